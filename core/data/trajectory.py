@@ -1,0 +1,80 @@
+"""The trajectory dataset type (DESIGN.md §2): per user, time-sorted (t, lat, lon) arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A latitude/longitude bounding box in degrees; part of the shared model specification."""
+
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    @staticmethod
+    def of(lat: np.ndarray, lon: np.ndarray) -> "BBox":
+        return BBox(float(np.min(lat)), float(np.max(lat)), float(np.min(lon)), float(np.max(lon)))
+
+    def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        return ((lat >= self.lat_min) & (lat <= self.lat_max)
+                & (lon >= self.lon_min) & (lon <= self.lon_max))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (0.5 * (self.lat_min + self.lat_max), 0.5 * (self.lon_min + self.lon_max))
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One user's points, sorted by time. `t` is UTC seconds since the epoch (int64)."""
+
+    user_id: str
+    t: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    def latlon(self) -> np.ndarray:
+        """(n, 2) array of [lat, lon]."""
+        return np.stack([self.lat, self.lon], axis=1)
+
+
+@dataclass(frozen=True)
+class TrajectoryDataset:
+    """A set of user trajectories with the dataset's bbox and location vocabulary.
+
+    `locations` is the (m, 2) array of distinct [lat, lon] points (venues) in the data.
+    """
+
+    name: str
+    trajectories: tuple[Trajectory, ...]
+    bbox: BBox
+    locations: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.trajectories)
+
+    @property
+    def n_points(self) -> int:
+        return int(sum(len(tr) for tr in self.trajectories))
+
+    def time_span(self) -> tuple[int, int]:
+        starts = [int(tr.t[0]) for tr in self.trajectories if len(tr)]
+        ends = [int(tr.t[-1]) for tr in self.trajectories if len(tr)]
+        return (min(starts), max(ends))
+
+    @staticmethod
+    def build(name: str, trajectories: list[Trajectory], meta: dict | None = None) -> "TrajectoryDataset":
+        """Compute bbox and location vocabulary from the trajectories."""
+        lat = np.concatenate([tr.lat for tr in trajectories])
+        lon = np.concatenate([tr.lon for tr in trajectories])
+        locs = np.unique(np.stack([lat, lon], axis=1), axis=0)
+        return TrajectoryDataset(name, tuple(trajectories), BBox.of(lat, lon), locs, dict(meta or {}))

@@ -1,0 +1,46 @@
+"""Error types that name what is wrong with the user's input (file, line, column, parameter)."""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A user mistake: bad file, bad parameter. The message is meant to be shown as is."""
+
+
+class DataFormatError(InputError):
+    """A malformed data file; the message names the file, line and column when known."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None,
+                 column: str | None = None) -> None:
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.path, self.line, self.column = path, line, column
+
+
+class ParameterError(InputError):
+    """A parameter outside its allowed range; the message names the parameter and the range."""
+
+    def __init__(self, name: str, value: object, allowed: str) -> None:
+        super().__init__(f"parameter {name}={value!r} is invalid: allowed {allowed}")
+        self.name, self.value, self.allowed = name, value, allowed
+
+
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
+                low_open: bool = False) -> None:
+    """Raise ParameterError unless low <= value <= high (low < value if low_open)."""
+    bad = False
+    if low is not None:
+        bad = value <= low if low_open else value < low
+    if high is not None and value > high:
+        bad = True
+    if bad:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        allowed = f"{'(' if low_open else '['}{lo}, {hi}]"
+        raise ParameterError(name, value, allowed)

@@ -1,0 +1,1 @@
+"""Geography: distances, local projection, road networks and snapping onto them."""

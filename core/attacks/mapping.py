@@ -1,0 +1,51 @@
+"""ST-GIA's mapping step (paper §3.2, Alg. 1 line 11): project dummy points onto the map prior.
+
+The prior is the road network (nearest point on an edge) and/or the known venues (nearest
+venue). With both, each point goes to whichever is nearer: inside the network's coverage roads
+are dense and win; outside it (e.g. check-ins in Brooklyn with a Manhattan-only graph) the
+venues are the only prior, so a point is not dragged kilometres onto the wrong road.
+It is a projection under no-grad, not a loss term.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from core.data.preprocess import Normalizer
+from core.geo.distance import LocalProjection
+
+
+@dataclass
+class Mapper:
+    """Callable (M, 2) normalised -> (M, 2) normalised, nearest point of the prior."""
+
+    normalizer: Normalizer
+    roads: object | None = None           # RoadNetwork (has .snap(lat, lon) -> (lat, lon))
+    venues: np.ndarray | None = None      # (m, 2) [lat, lon]
+
+    def __post_init__(self) -> None:
+        if self.roads is None and (self.venues is None or len(self.venues) == 0):
+            raise ValueError("Mapper needs a road network or known venues")
+        self._proj = LocalProjection(*self.normalizer.bbox.center)
+        self._tree = None
+        if self.venues is not None and len(self.venues):
+            self._vxy = np.stack(self._proj.to_xy(self.venues[:, 0], self.venues[:, 1]), 1)
+            self._tree = cKDTree(self._vxy)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        ll = self.normalizer.denormalize(z.reshape(-1, 2))
+        x, y = self._proj.to_xy(ll[:, 0], ll[:, 1])
+        best = np.full(len(x), np.inf)
+        out = ll.copy()
+        if self.roads is not None:
+            rlat, rlon = self.roads.snap(ll[:, 0], ll[:, 1])
+            rx, ry = self._proj.to_xy(rlat, rlon)
+            best = np.hypot(rx - x, ry - y)
+            out = np.stack([rlat, rlon], 1)
+        if self._tree is not None:
+            d, i = self._tree.query(np.stack([x, y], 1))
+            closer = d < best
+            out[closer] = self.venues[i[closer]]
+        return self.normalizer.normalize(out).reshape(z.shape)

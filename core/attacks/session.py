@@ -1,0 +1,177 @@
+"""A curious server's attack over a whole run: state across rounds around the one engine.
+
+Per round it builds the inversion problem (initialisation — random, or ST-GIA's previous-round
+reconstruction slid by one point, paper Eq. 6 —, labels, chained known points, restarts), runs
+`engine.invert`, keeps the best restart per client, calibrates (Eq. 9) and scores the round
+(ASR, AIT, error). Ground truth is used for scoring and the AIT monitor only, never to attack.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.attacks.analytic import classification_label, regression_target
+from core.attacks.calibration import Calibrator
+from core.attacks.engine import Problem, invert
+from core.attacks.spec import AttackSpec
+from core.data.preprocess import Normalizer
+from core.federated.rounds import RoundRecord
+from core.geo.distance import EARTH_RADIUS_M
+from core.metrics.attack import ASR_THRESHOLD_M, ait_summary, asr, errors_m
+from core.models.recurrent import ModelSpec
+
+
+@dataclass(frozen=True)
+class RoundAttack:
+    """One round's outcome. Arrays are per attacked client (K) and per point P = B·(W+1)
+    (the B windows' points, then targets, in `point_idx` order)."""
+
+    round: int
+    clients: np.ndarray
+    point_idx: np.ndarray
+    true_latlon: np.ndarray
+    raw_latlon: np.ndarray
+    est_latlon: np.ndarray
+    errors_m: np.ndarray
+    first_hit: np.ndarray
+    asr: float
+    ait: float
+    ait_success: float
+    median_error_m: float
+    seconds: float
+
+
+class AttackSession:
+    """Attacks every round of one federated run with one attack recipe."""
+
+    def __init__(self, spec: AttackSpec, model: ModelSpec, normalizer: Normalizer, n_clients: int,
+                 n_points: int, window: int, batch: int, iters: int, seed: int,
+                 mapper=None, vocab: np.ndarray | None = None,
+                 threshold_m: float = ASR_THRESHOLD_M) -> None:
+        self.spec, self.model, self.norm = spec, model, normalizer
+        self.window, self.batch, self.iters, self.threshold = window, batch, iters, threshold_m
+        self.mapper, self.vocab = mapper, vocab  # vocab: (C, 2) normalised, classification head
+        self.gen = torch.Generator().manual_seed(seed)
+        self.calib = Calibrator(n_clients, n_points)
+        self.known = np.full((n_clients, n_points, 2), np.nan)   # analytic targets (chain)
+        self.prev: dict[int, tuple[int, np.ndarray]] = {}        # client -> (round, (B, W+1, 2))
+        bb = normalizer.bbox
+        k = np.pi * EARTH_RADIUS_M / 180
+        self._m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
+                                         (bb.lon_max - bb.lon_min) * k * np.cos(np.radians(bb.center[0]))])
+
+    # ---- problem construction -------------------------------------------------------------
+    def _random(self, shape: tuple[int, ...], kind: str) -> Tensor:
+        g = self.gen
+        if kind == "gaussian":
+            return torch.randn(*shape, generator=g) * self.spec.init_scale
+        if kind == "uniform":
+            return torch.rand(*shape, generator=g)
+        if kind == "constant":
+            return torch.full(shape, 0.5)
+        if kind == "geometric":  # CPL: one random point repeated along the window
+            p = torch.rand(*shape[:-2], 1, shape[-1], generator=g)
+            return p.expand(*shape).clone()
+        raise ValueError(f"unknown init {kind!r}")
+
+    def _labels(self, rec: RoundRecord) -> tuple[Tensor, bool, Tensor | None]:
+        """Dummy labels y0, whether they are fixed (analytic), and the target's normalised location."""
+        K, B = len(rec.clients), self.batch
+        if self.spec.label == "analytic" and B == 1:
+            if self.model.head == "regression":
+                y = regression_target(rec.params, rec.uploads)[:, None, :]
+                return y, True, y
+            lab = classification_label(rec.uploads)[:, None]
+            return lab, True, torch.as_tensor(self.vocab, dtype=torch.float32)[lab]
+        c = self.model.n_out
+        return torch.randn(K, B, c, generator=self.gen), False, None
+
+    def _x0(self, rec: RoundRecord, y_loc: Tensor | None) -> Tensor:
+        K, B, W = len(rec.clients), self.batch, self.window
+        kind = "uniform" if self.spec.init == "target" else self.spec.init
+        x0 = self._random((K, B, W, 2), kind)
+        if y_loc is not None and self.spec.init == "target":
+            x0 = y_loc[:, :, None, :].expand(K, B, W, 2).clone()
+        if self.spec.previous:  # ST-GIA: previous reconstruction slid by one point (Eq. 6)
+            for row, c in enumerate(rec.clients.tolist()):
+                if c in self.prev and self.prev[c][0] == rec.round - 1:
+                    x0[row] = torch.as_tensor(self.prev[c][1][:, 1:], dtype=torch.float32)
+        return x0
+
+    def _known(self, rec: RoundRecord, idx: np.ndarray, x0: Tensor) -> Tensor:
+        K, B, W = len(rec.clients), self.batch, self.window
+        mask = torch.zeros(K, B, W, dtype=torch.bool)
+        if not self.spec.chain:
+            return mask
+        kn = self.known[rec.clients][:, idx[:, :W]]                  # (K, B, W, 2)
+        has = ~np.isnan(kn[..., 0])
+        mask = torch.as_tensor(has)
+        x0[mask] = torch.as_tensor(kn[has], dtype=torch.float32)
+        return mask
+
+    # ---- one round ------------------------------------------------------------------------
+    def attack_round(self, rec: RoundRecord) -> RoundAttack:
+        import time
+        t0 = time.perf_counter()
+        K, B, W, R = len(rec.clients), self.batch, self.window, self.spec.restarts
+        idx = self._point_index(rec.round)
+        y0, y_fixed, y_loc = self._labels(rec)
+        x0 = self._x0(rec, y_loc)
+        known = self._known(rec, idx, x0)
+        rep = lambda t: t.repeat_interleave(R, dim=0) if R > 1 else t  # noqa: E731
+        x0r = rep(x0)
+        if R > 1:  # restarts 1.. jitter the free points; restart 0 keeps the plain start
+            jitter = torch.randn(x0r.shape, generator=self.gen) * 0.05
+            jitter.view(K, R, *x0.shape[1:])[:, 0] = 0
+            x0r = x0r + jitter * ~rep(known)[..., None]
+        prob = Problem(rec.params, {n: rep(u) for n, u in rec.uploads.items()}, x0r, rep(y0),
+                       rep(known), y_fixed)
+        truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)  # (K, B, W+1, 2)
+        first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
+        truth_r = rep(truth)
+
+        def monitor(i: int, x: Tensor, y: Tensor) -> None:
+            z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
+            err = (((z - truth_r) * self._m_per_unit).pow(2).sum(-1)).sqrt()
+            first[(first < 0) & (err < self.threshold)] = i + 1
+
+        x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor)
+        best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
+        z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
+        return self._score(rec, idx, z.numpy().astype(np.float64), first[best].numpy(),
+                           y_loc, time.perf_counter() - t0)
+
+    def _target_loc(self, y: Tensor, y_fixed: bool, y_loc: Tensor | None, R: int) -> Tensor:
+        """Normalised location of the dummy target (regression value, or the label's location)."""
+        if y_fixed:
+            return y_loc.repeat_interleave(R, dim=0) if R > 1 else y_loc
+        if self.model.head == "regression":
+            return y
+        return torch.as_tensor(self.vocab, dtype=torch.float32)[y.argmax(-1)]
+
+    def _point_index(self, round_t: int) -> np.ndarray:
+        starts = round_t - 1 + np.arange(self.batch)
+        return starts[:, None] + np.arange(self.window + 1)[None, :]
+
+    def _score(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, first: np.ndarray,
+               y_loc: Tensor | None, seconds: float) -> RoundAttack:
+        K = len(rec.clients)
+        flat_idx = idx.reshape(-1)
+        zf = z.reshape(K, -1, 2)
+        self.calib.add(rec.clients, flat_idx, zf)
+        est = self.calib.estimate(rec.clients, flat_idx) if self.spec.calibration else zf
+        for row, c in enumerate(rec.clients.tolist()):
+            self.prev[c] = (rec.round, z[row])
+        if y_loc is not None:  # analytic targets are exact: later windows may reuse them
+            self.known[rec.clients[:, None], idx[:, -1][None, :]] = y_loc.numpy()
+        truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2).numpy().reshape(K, -1, 2)
+        true_ll = self.norm.denormalize(truth.astype(np.float64))
+        est_ll = self.norm.denormalize(est)
+        err = errors_m(est_ll, true_ll)
+        ait = ait_summary(first.reshape(K, -1), self.iters)
+        return RoundAttack(rec.round, rec.clients, flat_idx, true_ll, self.norm.denormalize(zf),
+                           est_ll, err, first.reshape(K, -1), asr(err, self.threshold),
+                           ait["ait"], ait["ait_success"], float(np.median(err)), seconds)

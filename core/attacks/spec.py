@@ -1,0 +1,48 @@
+"""An attack is a small frozen recipe of parts (DESIGN.md §3 table); one engine runs them all."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+INITS = ("gaussian", "uniform", "constant", "geometric", "target")
+LABELS = ("joint", "analytic")
+OPTIMIZERS = ("adam", "signed-adam")
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """The parts an attack chooses.
+
+    distance: key of `core.attacks.distances.DISTANCES`.
+    init: how round-1 (or every round's) dummies start; `previous` adds ST-GIA's spatiotemporal
+        initialisation (paper Eq. 6): the last reconstruction slid by one point.
+    label: `joint` (dummy label optimised with the input, from N(0, 1)) or `analytic`
+        (recovered in closed form from the output layer's gradient, `core.attacks.analytic`).
+    regularizer: None, `tv` (total variation along the window) or `cpl` (α‖F(x') − ŷ‖²).
+    mapping / calibration: ST-GIA's components (paper §3.2, Eq. 9).
+    chain: enhanced: window points that were earlier rounds' analytic targets are known and fixed.
+    restarts: parallel random restarts per client; the best final matching loss wins.
+    """
+
+    name: str
+    distance: str = "l2"
+    init: str = "gaussian"
+    previous: bool = False
+    label: str = "joint"
+    regularizer: str | None = None
+    reg_weight: float = 0.0
+    optimizer: str = "adam"
+    lr: float = 0.1
+    box: bool = False
+    mapping: bool = False
+    calibration: bool = False
+    chain: bool = False
+    restarts: int = 1
+    init_scale: float = 1.0
+
+    def without(self, component: str) -> "AttackSpec":
+        """The same attack with one ST-GIA component switched off (ablation, paper Fig. 4)."""
+        off = {"initialisation": {"previous": False}, "mapping": {"mapping": False},
+               "calibration": {"calibration": False}}
+        if component not in off:
+            raise ValueError(f"unknown component {component!r}; known: {sorted(off)}")
+        return replace(self, name=f"{self.name}-no-{component}", **off[component])

@@ -1,0 +1,86 @@
+"""Turn a RunResult into the documented JSON shape and readable tables."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from core.attacks.session import RoundAttack
+from core.experiments.runner import RunResult
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
+
+
+def round_rows(result: RunResult, attack: str) -> list[dict]:
+    """[{"round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5", ...}] per round."""
+    rows = []
+    for ra, ut, bud in zip(result.attacks[attack], result.utility, result.budget):
+        rows.append({"round": ra.round, "asr": _num(ra.asr), "ait": _num(ra.ait),
+                     "ait_success": _num(ra.ait_success), "median_error_m": _num(ra.median_error_m),
+                     "recall_at_5": _num(ut["recall_at_5"]),
+                     "median_pred_error_m": _num(ut["median_pred_error_m"]),
+                     "epsilon_round": _num(bud["epsilon_round"]),
+                     "epsilon_spent": _num(bud["epsilon_spent"]),
+                     "attack_seconds": _num(ra.seconds)})
+    return rows
+
+
+def summary(rows: list[dict], seconds: float) -> dict:
+    def mean(key: str) -> float | None:
+        vals = [r[key] for r in rows if r[key] is not None]
+        return _num(float(np.mean(vals))) if vals else None
+    last = rows[-1] if rows else {}
+    return {"rounds_run": len(rows), "mean_asr": mean("asr"), "mean_ait": mean("ait"),
+            "mean_recall_at_5": mean("recall_at_5"),
+            "first_round_asr": rows[0]["asr"] if rows else None,
+            "last_round_asr": last.get("asr"), "final_recall_at_5": last.get("recall_at_5"),
+            "final_median_pred_error_m": last.get("median_pred_error_m"),
+            "epsilon_spent": last.get("epsilon_spent"), "wall_seconds": round(seconds, 3)}
+
+
+def reconstructions(result: RunResult, attack: str) -> dict:
+    """Per client and trajectory point: true and reconstructed lat/lon (latest estimate), and per
+    round the estimates of that round's points (for the dashboard's round slider)."""
+    pop = result.prepared.population
+    latest: dict[tuple[int, int], tuple[list, float, int]] = {}
+    by_round = []
+    for ra in result.attacks[attack]:
+        by_round.append(_round_entry(ra))
+        for row, c in enumerate(ra.clients.tolist()):
+            for j, p in enumerate(ra.point_idx.tolist()):
+                latest[(c, p)] = (ra.est_latlon[row, j].tolist(), float(ra.errors_m[row, j]), ra.round)
+    clients = []
+    for c, uid in enumerate(pop.user_ids):
+        pts = [{"index": p, "true": pop.latlon[c][p].tolist(), "rec": rec, "error_m": round(err, 2),
+                "last_round": rnd}
+               for (cc, p), (rec, err, rnd) in sorted(latest.items()) if cc == c]
+        if pts:
+            clients.append({"client": c, "user_id": uid, "points": pts})
+    return {"clients": clients, "by_round": by_round}
+
+
+def _round_entry(ra: RoundAttack) -> dict:
+    return {"round": ra.round, "clients": ra.clients.tolist(), "point_index": ra.point_idx.tolist(),
+            "rec": np.round(ra.est_latlon, 7).tolist(), "error_m": np.round(ra.errors_m, 2).tolist()}
+
+
+def attack_json(result: RunResult, attack: str) -> dict:
+    """The `attack` command's document: config, rounds, summary, reconstructions."""
+    rows = round_rows(result, attack)
+    cfg = dict(result.prepared.config.to_dict(), attack=attack)
+    return {"config": cfg, "rounds": rows, "summary": summary(rows, result.seconds),
+            "stopped": result.stopped, "reconstructions": reconstructions(result, attack)}
+
+
+def table(rows: list[dict], columns: tuple[str, ...] = ("round", "asr", "ait", "median_error_m",
+                                                         "recall_at_5")) -> str:
+    """A Markdown table of round rows."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+
+    def fmt(v) -> str:
+        if v is None:
+            return "–"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    return head + "\n".join("| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows)

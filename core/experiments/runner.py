@@ -1,0 +1,108 @@
+"""One federated run, attacked by one or more attacks on the same recorded uploads.
+
+All attacks of an experiment see the same clients, the same global models and the same uploads
+(the run is trained once), so comparing six attacks costs one training plus six attacks.
+Progress goes through a callback; `should_stop()` lets a caller (the dashboard) stop between
+rounds. Results are plain dicts ready for JSON.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from core.attacks.session import AttackSession, RoundAttack
+from core.attacks.spec import AttackSpec
+from core.experiments.setup import Prepared
+from core.federated.defense_hook import ClientDefense
+from core.federated.rounds import run_rounds
+from core.geo.distance import haversine
+from core.metrics.utility import recall_at_k, recall_at_k_logits
+from core.models.recurrent import forward
+
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class RunResult:
+    """Per-attack round results plus per-round utility and budget."""
+
+    prepared: Prepared
+    attacks: dict[str, list[RoundAttack]] = field(default_factory=dict)
+    utility: list[dict] = field(default_factory=list)
+    budget: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: bool = False
+
+
+def utility(prep: Prepared, params: dict[str, torch.Tensor]) -> dict[str, float]:
+    """recall@5 and median prediction error (m) of a global model on the held-out windows."""
+    if len(prep.heldout_x) == 0:
+        return {"recall_at_5": float("nan"), "median_pred_error_m": float("nan")}
+    with torch.no_grad():
+        out = forward(params, torch.as_tensor(prep.heldout_x, dtype=torch.float32)[None],
+                      prep.model)[0].numpy().astype(np.float64)
+    truth = prep.heldout_y
+    if prep.model.head == "classification":
+        true_idx = _vocab_index(prep, truth)
+        pred = prep.vocab[out.argmax(1)]
+        r5 = recall_at_k_logits(out, true_idx, 5)
+    else:
+        pred = prep.normalizer.denormalize(out)
+        r5 = recall_at_k(pred, truth, prep.vocab, 5)
+    err = haversine(pred[:, 0], pred[:, 1], truth[:, 0], truth[:, 1])
+    return {"recall_at_5": r5, "median_pred_error_m": float(np.median(err))}
+
+
+def _vocab_index(prep: Prepared, latlon: np.ndarray) -> np.ndarray:
+    d = np.abs(prep.vocab[None, :, :] - latlon[:, None, :]).sum(-1)
+    return d.argmin(1)
+
+
+def class_labels(prep: Prepared) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For the classification head: normalised targets -> index of the nearest vocabulary point."""
+    if prep.model.head != "classification":
+        return None
+    vocab = torch.as_tensor(prep.normalizer.normalize(prep.vocab), dtype=torch.float32)
+
+    def labels(y: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(y.reshape(-1, 2), vocab).argmin(1).view(y.shape[:-1])
+    return labels
+
+
+def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense | None = None,
+        iters: int | None = None, progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Train the federation for `prep.fed.rounds` rounds; every attack attacks every round."""
+    t0 = time.perf_counter()
+    iters = iters or prep.config.iters
+    mapper = prep.mapper() if any(a.mapping for a in attacks.values()) else None
+    vocab_n = prep.normalizer.normalize(prep.vocab)
+    sessions = {name: AttackSession(spec, prep.model, prep.normalizer, prep.population.n_clients,
+                                    prep.n_points, prep.fed.window, prep.fed.batch, iters,
+                                    prep.config.seed + 1, mapper, vocab_n, prep.config.threshold_m)
+                for name, spec in attacks.items()}
+    result = RunResult(prep, {name: [] for name in attacks})
+    defense = defense or ClientDefense()
+
+    def after(t: int, params: dict[str, torch.Tensor]) -> None:
+        result.utility.append({"round": t, **utility(prep, params)})
+
+    for rec in run_rounds(prep.population, prep.model, prep.fed, defense, class_labels(prep), after):
+        result.budget.append({"round": rec.round, "epsilon_round": rec.epsilon_round,
+                              "epsilon_spent": rec.epsilon_spent})
+        for name, session in sessions.items():
+            ra = session.attack_round(rec)
+            result.attacks[name].append(ra)
+            if progress:
+                progress({"round": rec.round, "rounds": prep.fed.rounds, "attack": name,
+                          "asr": ra.asr, "ait": ra.ait, "median_error_m": ra.median_error_m,
+                          "seconds": ra.seconds})
+        if should_stop is not None and should_stop():
+            result.stopped = True
+            break
+    result.seconds = time.perf_counter() - t0
+    return result

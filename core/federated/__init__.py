@@ -1,0 +1,1 @@
+"""Federated next-location training: client data windows, one round loop, aggregation."""

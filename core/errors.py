@@ -23,6 +23,10 @@ class DataFormatError(InputError):
         self.path, self.line, self.column = path, line, column
 
 
+class MalformedRowError(DataFormatError):
+    """A data row that cannot be used (wrong field count, bad value); loaders can skip these."""
+
+
 class ParameterError(InputError):
     """A parameter outside its allowed range; the message names the parameter and the range."""
 

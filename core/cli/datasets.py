@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                     args.max_rows,
                                     bad_rows="skip" if args.skip_bad_rows else "error")
     except MalformedRowError as exc:
-        raise InputError(f"{exc} (--skip-bad-rows skips and counts malformed rows)") from exc
+        raise InputError(f"{exc} (pass --skip-bad-rows to skip and count such rows)") from exc
     load_s = time.perf_counter() - t0
     clean_ds = preprocess(ds, args.min_gap_minutes)
     raw, clean = summarize(ds), summarize(clean_ds)

@@ -1,0 +1,1 @@
+"""pytest: the presence of this file puts the repository root on sys.path, so tests import `core`."""

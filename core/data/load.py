@@ -1,0 +1,116 @@
+"""Loading trajectory datasets: format sniffing, `load_dataset`, and `resolve_dataset` for the CLI
+and the dashboard ("demo" or a file path).
+
+Formats live in `core.data.formats` (one module each, documented there): ``foursquare``,
+``gowalla``, ``mta-bus``, ``csv``. Every loader streams the file in blocks, stops at the first
+malformed row with a `DataFormatError` naming file, line (1-based physical line) and column, and
+returns per-user time-sorted trajectories with int64 UTC seconds.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.data.formats import FORMATS, format_names, get_format
+from core.data.formats._table import BAD_ROWS_CHOICES, first_line
+from core.data.trajectory import TrajectoryDataset
+from core.errors import DataFormatError, InputError, ParameterError
+
+if TYPE_CHECKING:
+    from core.geo.network import RoadNetwork
+
+DEMO = "demo"
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format name of a file, recognised from its first non-blank line.
+
+    Raises DataFormatError (an InputError) listing the supported formats when no format matches.
+    """
+    head = first_line(path)
+    if head is None:
+        raise DataFormatError("no data rows (the file is empty)", path=str(path))
+    text, lineno = head
+    for fmt in FORMATS.values():
+        if fmt.sniff(text):
+            return fmt.name
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    raise DataFormatError(
+        f"cannot tell the format from this line: {shown!r}; pass a format, one of "
+        + "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values()),
+        path=str(path), line=lineno)
+
+
+def load_dataset(path: str, fmt: str | None = None, columns: dict | None = None,
+                 max_rows: int | None = None, *, bad_rows: str = "error") -> TrajectoryDataset:
+    """Read a trajectory file into a TrajectoryDataset (per user, time-sorted t/lat/lon).
+
+    Parameters
+    ----------
+    path : file to read (plain or gzip).
+    fmt : one of ``format_names()``; when None, ``csv`` if `columns` is given, else sniffed
+        from the file's first line.
+    columns : ``{role: header name}`` for roles user, time, lat, lon (``csv`` format only).
+    max_rows : stop after this many data rows (meta["truncated"] says whether it did).
+    bad_rows : "error" (default) raises on the first malformed row; "skip" drops malformed rows,
+        counting them in meta["rows_skipped"] with a few examples in meta["skipped_examples"].
+
+    `meta` holds format, path, rows_read, rows_used, truncated and the columns used.
+    """
+    if bad_rows not in BAD_ROWS_CHOICES:
+        raise ParameterError("bad_rows", bad_rows, " or ".join(BAD_ROWS_CHOICES))
+    if max_rows is not None and (int(max_rows) != max_rows or max_rows < 1):
+        raise ParameterError("max_rows", max_rows, "an integer >= 1")
+    if fmt is None:
+        fmt = "csv" if columns else sniff_format(path)  # a column mapping implies csv
+    name = fmt
+    spec = get_format(name)
+    if columns and not spec.takes_columns:
+        raise ParameterError("columns", columns, "only with format 'csv' (format "
+                             f"{name!r} has fixed columns)")
+    return spec.load(str(path), columns=columns, max_rows=max_rows, bad_rows=bad_rows)
+
+
+def resolve_dataset(spec: str, fmt: str | None = None, columns: dict | None = None,
+                    max_rows: int | None = None, *, bad_rows: str = "error",
+                    ) -> tuple[TrajectoryDataset, "RoadNetwork | None"]:
+    """'demo' -> the embedded demo city and its road network; otherwise a file and None.
+
+    The name "demo" is reserved: to load a file called demo, write ./demo.
+    """
+    if spec == DEMO:
+        if fmt is not None or columns:
+            raise ParameterError("format", fmt if fmt is not None else columns,
+                                 "no format or column mapping with the demo dataset")
+        from core.data.demo import make_demo_city  # lazy: the demo builds a city on call
+
+        return make_demo_city()
+    if not Path(spec).exists():
+        raise InputError(f"dataset {spec!r}: no such file (use '{DEMO}' for the embedded demo "
+                         f"city; file formats: {', '.join(format_names())})")
+    return load_dataset(spec, fmt, columns, max_rows, bad_rows=bad_rows), None
+
+
+def _iso_date(t: int) -> str:
+    return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def summarize(ds: TrajectoryDataset) -> dict:
+    """Plain-data description of a dataset: users, points, locations, bbox, time span."""
+    lengths = np.array([len(tr) for tr in ds.trajectories], dtype=np.int64)
+    t0, t1 = ds.time_span()
+    return {
+        "name": ds.name,
+        "users": ds.n_users,
+        "points": ds.n_points,
+        "distinct_locations": int(ds.locations.shape[0]),
+        "points_per_user": {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                            "max": int(lengths.max())},
+        "bbox": {"lat_min": ds.bbox.lat_min, "lat_max": ds.bbox.lat_max,
+                 "lon_min": ds.bbox.lon_min, "lon_max": ds.bbox.lon_max},
+        "time_span": {"start": _iso_date(t0), "end": _iso_date(t1),
+                      "days": round((t1 - t0) / 86400.0, 1)},
+    }

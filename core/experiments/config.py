@@ -26,7 +26,7 @@ class RunConfig:
     head: str = "regression"
     hidden: int = 16
     algorithm: str = "fedsgd"
-    server_lr: float = 0.5
+    server_lr: float = 0.1
     local_lr: float = 0.1
     local_steps: int = 5
     clients_per_round: int = 0

@@ -1,0 +1,239 @@
+"""Attack comparisons on ONE shared training run: the paper's Tables 3/4 and its ablation (Fig. 4).
+
+Both experiments train the federation once and let several attack recipes attack the same
+recorded uploads (`runner.run`), so every attack sees the same clients, global models, seeds and
+iteration budget; only the recipe differs.
+
+- `compare_attacks(cfg, names)`: ASR and AIT per round of DLG, iDLG, InvGrad, CPL, SAPAG and
+  ST-GIA (or any registered attacks).
+- `ablation(cfg, base)`: ST-GIA, and ST-GIA with each component (initialisation, mapping,
+  calibration) switched off in turn via `AttackSpec.without`.
+
+Each returns a plain dict ready for JSON:
+`{"config", "attacks" | "variants": {name: {"rounds": [...], "summary": {...}}}, "wall_seconds", ...}`.
+`markdown_table`, `csv_text`, `asr_figure` and `write_outputs` turn it into the paper's table
+layout (rows = attacks, columns = rounds 1, 10, 20, …), a long CSV, and a plotly figure.
+Progress goes through a callback, so the dashboard calls the same functions as the CLI.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from core.attacks import registry
+from core.attacks.spec import AttackSpec
+from core.defenses import registry as defenses
+from core.errors import ParameterError
+from core.experiments import runner
+from core.experiments.config import RunConfig
+from core.experiments.report import round_rows, summary
+from core.experiments.setup import Prepared, prepare
+
+Progress = Callable[[dict], None]
+
+# The paper's order (Table 1 / Tables 3, 4): five baselines, then ST-GIA.
+PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
+# ST-GIA's components, switched off one at a time in the ablation (paper §5.3, Fig. 4).
+COMPONENTS = ("initialisation", "mapping", "calibration")
+# Per-round metrics kept in the comparison documents (the runner's rows carry more).
+ROUND_KEYS = ("round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5",
+              "attack_seconds")
+GROUP_KEYS = ("attacks", "variants")
+
+
+def parse_names(text: str | Sequence[str] | None, default: Sequence[str] = PAPER_ATTACKS) -> list[str]:
+    """'dlg, st-gia' or a list -> validated registered names (unknown ones fail with the known list)."""
+    if text is None:
+        names = list(default)
+    elif isinstance(text, str):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    else:
+        names = [str(n).strip() for n in text]
+    for n in names:
+        registry.get(n)  # raises ParameterError naming the known attacks
+    if not names:
+        raise ParameterError("attacks", text, f"a comma-separated list of {', '.join(registry.names())}")
+    return list(dict.fromkeys(names))  # de-duplicate, keep order
+
+
+def ablation_specs(base: str = "st-gia", components: Sequence[str] = COMPONENTS) -> dict[str, AttackSpec]:
+    """The full attack and one variant per component switched off, keyed by name."""
+    spec = registry.get(base)
+    specs = {spec.name: spec}
+    for comp in components:
+        if comp not in COMPONENTS:
+            raise ParameterError("components", comp, f"any of {', '.join(COMPONENTS)}")
+        v = spec.without(comp)
+        specs[v.name] = v
+    return specs
+
+
+def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attacks",
+              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+              prep: Prepared | None = None) -> dict:
+    """Train once per `cfg`, attack every round with every spec; the comparison document."""
+    if group not in GROUP_KEYS:
+        raise ValueError(f"group must be one of {GROUP_KEYS}")
+    t0 = time.perf_counter()
+    defense = defenses.make(cfg.defense, cfg.epsilon)
+    prep = prep or prepare(cfg)
+    result = runner.run(prep, specs, defense, iters=cfg.iters, progress=progress,
+                        should_stop=should_stop)
+    entries = {}
+    for name, spec in specs.items():
+        rows = [{k: r[k] for k in ROUND_KEYS} for r in round_rows(result, name)]
+        seconds = sum(ra.seconds for ra in result.attacks[name])
+        entries[name] = {"spec": _spec_dict(spec), "rounds": rows,
+                         "summary": summary(rows, seconds)}
+    cfg_doc = {k: v for k, v in cfg.to_dict().items() if k != "attack"}
+    cfg_doc[group] = list(specs)
+    return {"config": cfg_doc, group: entries, "stopped": result.stopped,
+            "rounds_run": len(result.budget), "wall_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def compare_attacks(cfg: RunConfig, names: str | Sequence[str] | None = None,
+                    progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                    prep: Prepared | None = None) -> dict:
+    """ASR/AIT per round of several attacks on one shared training run (Tables 3/4)."""
+    specs = {n: registry.get(n) for n in parse_names(names)}
+    return run_specs(cfg, specs, "attacks", progress, should_stop, prep)
+
+
+def ablation(cfg: RunConfig, base: str = "st-gia", components: Sequence[str] = COMPONENTS,
+             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+             prep: Prepared | None = None) -> dict:
+    """ST-GIA and ST-GIA without each component, on one shared training run (Fig. 4)."""
+    doc = run_specs(cfg, ablation_specs(base, components), "variants", progress, should_stop, prep)
+    doc["config"]["base"] = base
+    doc["config"]["components"] = list(components)
+    return doc
+
+
+def step_progress(progress: Progress, n_specs: int) -> Progress:
+    """Adapt the runner's per-(round, attack) events to a step counter over rounds × attacks,
+    for progress bars whose total is `rounds * n_specs`."""
+    seen = {"n": 0}
+
+    def forward(event: dict) -> None:
+        seen["n"] += 1
+        progress({**event, "step": seen["n"], "steps": event.get("rounds", 0) * n_specs})
+    return forward
+
+
+# ---- tables and figures ---------------------------------------------------------------------
+def _group(doc: dict) -> tuple[str, dict]:
+    for key in GROUP_KEYS:
+        if key in doc:
+            return key, doc[key]
+    raise KeyError(f"document has none of {GROUP_KEYS}")
+
+
+def table_rounds(rounds: Sequence[int]) -> list[int]:
+    """The paper's columns: round 1 and every 10th round that was run, plus the last round."""
+    rounds = sorted(set(rounds))
+    if not rounds:
+        return []
+    cols = [r for r in rounds if r == 1 or r % 10 == 0]
+    if rounds[-1] not in cols:
+        cols.append(rounds[-1])
+    return cols
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown_table(doc: dict, metric: str = "asr", digits: int = 3) -> str:
+    """Rows = attacks (or variants), columns = rounds 1, 10, 20, … (paper Tables 3/4), plus
+    the mean over all rounds run and each attack's own wall time."""
+    key, entries = _group(doc)
+    all_rounds = sorted({r["round"] for e in entries.values() for r in e["rounds"]})
+    cols = table_rounds(all_rounds)
+    label = "attack" if key == "attacks" else "variant"
+    head = (f"| {label} \\ round ({metric.upper()}) | " + " | ".join(str(c) for c in cols)
+            + f" | mean | seconds |\n|---|" + "---:|" * (len(cols) + 2) + "\n")
+    lines = []
+    for name, e in entries.items():
+        by_round = {r["round"]: r[metric] for r in e["rounds"]}
+        vals = [v for v in by_round.values() if v is not None]
+        mean = sum(vals) / len(vals) if vals else None
+        cells = [_fmt(by_round.get(c), digits) for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {_fmt(mean, digits)} | {_fmt(e['summary']['wall_seconds'], 1)} |")
+    return head + "\n".join(lines)
+
+
+def markdown_report(doc: dict) -> str:
+    """ASR table, AIT table and the run's wall time, as written next to the JSON."""
+    key, _ = _group(doc)
+    cfg = doc["config"]
+    title = "Attack comparison" if key == "attacks" else f"Ablation of {cfg.get('base', 'st-gia')}"
+    setting = (f"dataset {cfg['dataset']}, {cfg['clients']} clients, {doc['rounds_run']} rounds, "
+               f"window {cfg['window']}, {cfg['iters']} iterations, seed {cfg['seed']}, "
+               f"defense {cfg['defense']}, success radius {cfg['threshold_m']:g} m")
+    return (f"## {title}\n\n{setting}\n\n### ASR\n\n{markdown_table(doc, 'asr')}\n\n"
+            f"### AIT (mean first successful iteration, cap {cfg['iters']})\n\n"
+            f"{markdown_table(doc, 'ait', 1)}\n\nwall time {doc['wall_seconds']:.1f} s "
+            "(one training run shared by all rows)\n")
+
+
+def csv_text(doc: dict) -> str:
+    """Long format, every round: attack (or variant), round, asr, ait, … ."""
+    key, entries = _group(doc)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([key[:-1]] + list(ROUND_KEYS))
+    for name, e in entries.items():
+        for r in e["rounds"]:
+            w.writerow([name] + ["" if r[k] is None else r[k] for k in ROUND_KEYS])
+    return buf.getvalue()
+
+
+def asr_figure(doc: dict, metric: str = "asr"):
+    """A plotly figure of `metric` per round, one line per attack/variant (None without plotly)."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return None
+    key, entries = _group(doc)
+    fig = go.Figure()
+    for name, e in entries.items():
+        fig.add_trace(go.Scatter(x=[r["round"] for r in e["rounds"]],
+                                 y=[r[metric] for r in e["rounds"]], mode="lines+markers", name=name))
+    cfg = doc["config"]
+    title = "Attack comparison" if key == "attacks" else f"Ablation of {cfg.get('base', 'st-gia')}"
+    fig.update_layout(title=f"{title}: {metric.upper()} per round ({cfg['dataset']}, "
+                            f"{cfg['clients']} clients, {cfg['iters']} iterations)",
+                      xaxis_title="global round", yaxis_title=metric.upper(),
+                      yaxis_range=[0, 1.02] if metric == "asr" else None, template="plotly_white")
+    return fig
+
+
+def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list[Path]:
+    """Write JSON and, next to it (same stem), .md and .csv — and .html with plotly."""
+    import json
+
+    path = Path(json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+    written = [path]
+    for suffix, text in ((".md", markdown_report(doc)), (".csv", csv_text(doc))):
+        p = path.with_suffix(suffix)
+        p.write_text(text)
+        written.append(p)
+    if figure:
+        fig = asr_figure(doc)
+        if fig is not None:
+            p = path.with_suffix(".html")
+            fig.write_html(str(p), include_plotlyjs=True)
+            written.append(p)
+    return written
+
+
+def _spec_dict(spec: AttackSpec) -> dict:
+    from dataclasses import asdict
+
+    return asdict(spec)

@@ -69,3 +69,11 @@ def test_client_sampling_is_seeded():
     a = [r.clients.tolist() for r in run_rounds(pop, spec, cfg)]
     b = [r.clients.tolist() for r in run_rounds(pop, spec, cfg)]
     assert a == b and all(len(c) == 2 for c in a)
+
+
+def test_server_adam_first_step_moves_each_weight_by_lr():
+    from core.federated.aggregation import ServerAdam
+    params = {"w": torch.tensor([1.0, -2.0])}
+    out = ServerAdam(lr=0.1).step(params, {"w": torch.tensor([3.0, -0.5])})
+    # bias-corrected first Adam step is lr * sign(g)
+    assert torch.allclose(out["w"], torch.tensor([0.9, -1.9]), atol=1e-6)

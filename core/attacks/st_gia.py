@@ -19,5 +19,5 @@ ST_GIA = register(AttackSpec("st-gia", distance="l2", init="gaussian", previous=
                              label="joint", lr=0.3, mapping=True, calibration=True))
 
 ST_GIA_PLUS = register(AttackSpec("st-gia+", distance="l2", init="target", previous=True,
-                                  label="analytic", lr=0.05, mapping=True, calibration=True,
+                                  label="analytic", lr=0.1, mapping=True, calibration=True,
                                   chain=True, restarts=4))

@@ -29,6 +29,8 @@ def add_run_arguments(p: argparse.ArgumentParser, attack: bool = True) -> None:
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--algorithm", default="fedsgd", choices=["fedsgd", "fedavg"])
     p.add_argument("--server-lr", type=float, default=RunConfig.server_lr)
+    p.add_argument("--server-optimizer", default="sgd", choices=["sgd", "adam"],
+                   help="server step: plain SGD (FedSGD) or Adam (FedAdam)")
     p.add_argument("--prior", default="auto", help="mapping prior: auto | roads | venues | roads+venues")
     p.add_argument("--threshold-m", type=float, default=500.0, help="ASR success radius in metres")
     p.add_argument("--json", default=None, help="write the result document here")
@@ -41,7 +43,8 @@ def config_from(args: argparse.Namespace, **override) -> RunConfig:
                   epsilon=args.epsilon, clients=args.clients, rounds=args.rounds,
                   window=args.window, batch=args.batch, iters=args.iters, seed=args.seed,
                   model=args.model, head=args.head, hidden=args.hidden,
-                  algorithm=args.algorithm, server_lr=args.server_lr, prior=args.prior,
+                  algorithm=args.algorithm, server_lr=args.server_lr,
+                  server_optimizer=args.server_optimizer, prior=args.prior,
                   threshold_m=args.threshold_m)
     fields.update(override)
     return RunConfig(**fields)

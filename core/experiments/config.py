@@ -27,6 +27,7 @@ class RunConfig:
     hidden: int = 16
     algorithm: str = "fedsgd"
     server_lr: float = 0.1
+    server_optimizer: str = "sgd"
     local_lr: float = 0.1
     local_steps: int = 5
     clients_per_round: int = 0

@@ -94,7 +94,8 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
         _check_coverage(ds, roads)
     fed = FedConfig(rounds=cfg.rounds, window=cfg.window, batch=cfg.batch, algorithm=cfg.algorithm,
                     server_lr=cfg.server_lr, local_lr=cfg.local_lr, local_steps=cfg.local_steps,
-                    clients_per_round=cfg.clients_per_round, seed=cfg.seed)
+                    clients_per_round=cfg.clients_per_round, seed=cfg.seed,
+                    server_optimizer=cfg.server_optimizer)
     rng = np.random.default_rng(cfg.seed)
     users = select_users(ds, cfg.clients, fed.min_points, rng)
     norm = Normalizer(ds.bbox)

@@ -16,12 +16,13 @@ import torch
 from torch import Tensor
 
 from core.errors import ParameterError, check_range
-from core.federated.aggregation import sgd_step, weighted_mean
+from core.federated.aggregation import ServerAdam, sgd_step, weighted_mean
 from core.federated.clients import ClientPopulation
 from core.federated.defense_hook import ClientDefense
 from core.models.recurrent import ModelSpec, init_params, per_client_grads
 
 ALGORITHMS = ("fedsgd", "fedavg")
+SERVER_OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class FedConfig:
     local_steps: int = 5
     clients_per_round: int = 0  # 0 = all clients every round
     seed: int = 0
+    server_optimizer: str = "sgd"  # sgd | adam (FedAdam)
 
     def __post_init__(self) -> None:
         check_range("rounds", self.rounds, 1, 10_000)
@@ -46,6 +48,8 @@ class FedConfig:
         check_range("local_lr", self.local_lr, 0.0, low_open=True)
         check_range("local_steps", self.local_steps, 1, 1000)
         check_range("clients_per_round", self.clients_per_round, 0)
+        if self.server_optimizer not in SERVER_OPTIMIZERS:
+            raise ParameterError("server_optimizer", self.server_optimizer, f"one of {SERVER_OPTIMIZERS}")
         if self.algorithm not in ALGORITHMS:
             raise ParameterError("algorithm", self.algorithm, f"one of {ALGORITHMS}")
 
@@ -105,6 +109,7 @@ def run_rounds(pop: ClientPopulation, spec: ModelSpec, cfg: FedConfig,
     gen = torch.Generator().manual_seed(cfg.seed)
     params = init_params(spec, gen)
     defense.start(cfg.rounds, pop)
+    server_adam = ServerAdam(cfg.server_lr) if cfg.server_optimizer == "adam" else None
     for t in range(1, cfg.rounds + 1):
         clients = _sample_clients(pop.n_clients, cfg.clients_per_round, rng)
         x, y = pop.round_batch(clients, t, cfg.window, cfg.batch)
@@ -114,7 +119,11 @@ def run_rounds(pop: ClientPopulation, spec: ModelSpec, cfg: FedConfig,
         eps_t = defense.allocation[t - 1] if defense.allocation else 0.0
         yield RoundRecord(t, params, clients, {n: u.detach() for n, u in uploads.items()},
                           x, y, eps_t, defense.spent(t))
-        lr = cfg.server_lr if cfg.algorithm == "fedsgd" else cfg.local_steps * cfg.local_lr
-        params = sgd_step(params, weighted_mean(uploads), lr)
+        mean_update = weighted_mean(uploads)
+        if server_adam is not None:
+            params = server_adam.step(params, mean_update)
+        else:
+            lr = cfg.server_lr if cfg.algorithm == "fedsgd" else cfg.local_steps * cfg.local_lr
+            params = sgd_step(params, mean_update, lr)
         if after_round is not None:
             after_round(t, params)

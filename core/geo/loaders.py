@@ -23,6 +23,7 @@ import numpy as np
 from core.errors import DataFormatError, InputError, check_range
 from core.geo.distance import LocalProjection
 from core.geo.network import RoadNetwork
+from core.geo.snap import unique_int
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -56,13 +57,12 @@ def _find_line(path: Path, needle: str) -> int | None:
 def _check_coords(lat: np.ndarray, lon: np.ndarray, path: Path, where: Callable[[int], int | None],
                   lat_col: str, lon_col: str) -> None:
     """Raise DataFormatError at the first non-finite or out-of-range coordinate."""
-    for arr, col, lim in ((lat, lat_col, 90.0), (lon, lon_col, 180.0)):
+    for arr, col, lim, what in ((lat, lat_col, 90.0, "latitude"), (lon, lon_col, 180.0, "longitude")):
         bad = np.flatnonzero(~(np.abs(arr) <= lim))  # also catches NaN
         if bad.size:
             i = int(bad[0])
-            raise DataFormatError(f"coordinate {arr[i]!r} is not a valid {'latitude' if lim == 90 else 'longitude'} "
-                                  f"(expected degrees in [-{lim:g}, {lim:g}])", path=str(path),
-                                  line=where(i), column=col)
+            raise DataFormatError(f"coordinate {arr[i]!r} is not a valid {what} (expected degrees in "
+                                  f"[-{lim:g}, {lim:g}])", path=str(path), line=where(i), column=col)
 
 
 def _ids_array(ids: list) -> np.ndarray:
@@ -135,9 +135,12 @@ def load_graphml(path: str | Path, name: str | None = None) -> RoadNetwork:
                                       path=str(p), line=line_of(i), column=key) from None
     if unproject:
         import pyproj
-        tf = pyproj.Transformer.from_crs(G.graph["crs"], "EPSG:4326", always_xy=True)
-        lon, lat = tf.transform(lon, lat)
-        lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+        try:
+            tf = pyproj.Transformer.from_crs(G.graph["crs"], "EPSG:4326", always_xy=True)
+            lon, lat = (np.asarray(a, dtype=float) for a in tf.transform(lon, lat))
+        except pyproj.exceptions.ProjError as e:
+            raise DataFormatError(f"cannot convert x/y from crs {G.graph['crs']!r} to lat/lon ({e})",
+                                  path=str(p)) from e
     elif lat_key == "y":
         lat_key, lon_key = "y (latitude: the graph has no projected crs)", "x (longitude)"
     _check_coords(lat, lon, p, line_of, lat_key, lon_key)
@@ -264,7 +267,7 @@ def load_osm_xml(path: str | Path, name: str | None = None) -> RoadNetwork:
     if not eu:
         raise DataFormatError("no ways tagged highway=* (no road edges) in the file", path=str(p))
     eu_a, ev_a = np.asarray(eu, dtype=np.int64), np.asarray(ev, dtype=np.int64)
-    used = np.unique(np.concatenate([eu_a, ev_a]))
+    used = unique_int(np.concatenate([eu_a, ev_a]))
     remap = np.full(len(node_ids), -1, dtype=np.int64)
     remap[used] = np.arange(used.size)
     return RoadNetwork(name or p.name.split(".")[0], np.asarray(node_ids, dtype=np.int64)[used],
@@ -477,7 +480,7 @@ def from_locations(lat, lon, k: int = 4, connect: bool = True, name: str = "loca
         u = np.repeat(np.arange(n), kk)
         v = nb[:, 1:].reshape(-1)
         a, b = np.minimum(u, v), np.maximum(u, v)
-        key = np.unique(a * n + b)
+        key = unique_int(a * n + b)
         u, v = key // n, key % n
     else:
         u = v = np.zeros(0, dtype=np.int64)

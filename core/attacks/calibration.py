@@ -15,12 +15,14 @@ class Calibrator:
     def __init__(self, n_clients: int, n_points: int) -> None:
         self.sum = np.zeros((n_clients, n_points, 2))
         self.count = np.zeros((n_clients, n_points), dtype=np.int64)
+        self.latest = np.full((n_clients, n_points, 2), np.nan)
 
     def add(self, clients: np.ndarray, point_idx: np.ndarray, z: np.ndarray) -> None:
         """Record reconstructions z (K, P, 2) of points point_idx (P,) of each client."""
         for k, zk in zip(clients, z):  # per client; np.add.at handles repeated indices
             np.add.at(self.sum[k], point_idx, zk)
             np.add.at(self.count[k], point_idx, 1)
+            self.latest[k, point_idx] = zk
 
     def estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
         """(K, P, 2) mean of all recoveries of each point so far."""

@@ -7,6 +7,7 @@ reconstruction slid by one point, paper Eq. 6 —, labels, chained known points,
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,7 @@ class AttackSession:
         self.calib = Calibrator(n_clients, n_points)
         self.known = np.full((n_clients, n_points, 2), np.nan)   # analytic targets (chain)
         self.prev: dict[int, tuple[int, np.ndarray]] = {}        # client -> (round, (B, W+1, 2))
+        self.records: dict[int, RoundRecord] = {}                # kept rounds (retro)
         bb = normalizer.bbox
         k = np.pi * EARTH_RADIUS_M / 180
         self._m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
@@ -114,10 +116,22 @@ class AttackSession:
 
     # ---- one round ------------------------------------------------------------------------
     def attack_round(self, rec: RoundRecord) -> RoundAttack:
-        import time
+        """Attack one round's uploads; with `retro`, then revisit kept rounds (see `_retro`)."""
         t0 = time.perf_counter()
-        K, B, W, R = len(rec.clients), self.batch, self.window, self.spec.restarts
         idx = self._point_index(rec.round)
+        z, first, y_loc, free = self._solve(rec, idx)
+        self._learn(rec, idx, z, y_loc, free)
+        ra = self._score(rec, idx, z, first, time.perf_counter() - t0)
+        if self.spec.retro and self.window > 1:
+            self.records[rec.round] = rec
+            self.records.pop(rec.round - self.window, None)
+            self._retro(rec.round)
+        return ra
+
+    def _solve(self, rec: RoundRecord, idx: np.ndarray):
+        """Run the engine on one record: (z (K, B, W+1, 2) normalised, first hits, y_loc,
+        free window points per window (K, B))."""
+        K, B, W, R = len(rec.clients), self.batch, self.window, self.spec.restarts
         y0, y_fixed, y_loc = self._labels(rec)
         x0 = self._x0(rec, y_loc)
         known = self._known(rec, idx, x0)
@@ -129,9 +143,8 @@ class AttackSession:
             x0r = x0r + jitter * ~rep(known)[..., None]
         prob = Problem(rec.params, {n: rep(u) for n, u in rec.uploads.items()}, x0r, rep(y0),
                        rep(known), y_fixed)
-        truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)  # (K, B, W+1, 2)
+        truth_r = rep(torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2))  # (K·R, B, W+1, 2)
         first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
-        truth_r = rep(truth)
 
         def monitor(i: int, x: Tensor, y: Tensor) -> None:
             z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
@@ -141,8 +154,51 @@ class AttackSession:
         x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor)
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
-        return self._score(rec, idx, z.numpy().astype(np.float64), first[best].numpy(),
-                           y_loc, time.perf_counter() - t0)
+        free = (~known).sum(-1).numpy()
+        return z.numpy().astype(np.float64), first[best].numpy(), y_loc, free
+
+    def _learn(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, y_loc: Tensor | None,
+               free: np.ndarray) -> None:
+        """Remember what later rounds may reuse: the previous reconstruction (ST-GIA init) and,
+        for chaining attacks, exact analytic targets and points that were the only free point
+        of their window (a W = 1-like, well-determined problem)."""
+        for row, c in enumerate(rec.clients.tolist()):
+            self.prev[c] = (rec.round, z[row])
+        if not self.spec.chain:
+            return
+        if y_loc is not None:  # analytic targets are exact
+            self.known[rec.clients[:, None], idx[:, -1][None, :]] = y_loc.numpy()
+        for row, b in zip(*np.nonzero(free == 1)):
+            c = rec.clients[row]
+            unknown = [j for j in range(self.window) if np.isnan(self.known[c, idx[b, j], 0])]
+            if len(unknown) == 1:
+                self.known[c, idx[b, unknown[0]]] = z[row, b, unknown[0]]
+
+    def _retro(self, round_t: int) -> None:
+        """Re-attack kept earlier rounds whose windows now have fewer unknown points, newest
+        first, so a point solved alone in round t helps solve round t−1's remaining one, etc."""
+        for r in range(round_t - 1, max(0, round_t - self.window), -1):
+            rec = self.records.get(r)
+            if rec is None:
+                continue
+            idx = self._point_index(r)
+            kn = self.known[rec.clients][:, idx[:, :self.window], 0]
+            if not np.isnan(kn).any():
+                continue
+            z, _, y_loc, free = self._solve(rec, idx)
+            self.calib.add(rec.clients, idx.reshape(-1), z.reshape(len(rec.clients), -1, 2))
+            self._learn(rec, idx, z, y_loc, free)
+
+    def final_estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
+        """(K, P, 2) lat/lon: the attacker's best estimate now — exact/solved points where known
+        (chaining attacks), else the calibrated mean (or the latest recovery without calibration)."""
+        est = self.calib.estimate(clients, point_idx) if self.spec.calibration else \
+            self.calib.latest[clients][:, point_idx]
+        if self.spec.chain:
+            kn = self.known[clients][:, point_idx]
+            has = ~np.isnan(kn[..., 0])
+            est[has] = kn[has]
+        return self.norm.denormalize(est)
 
     def _target_loc(self, y: Tensor, y_fixed: bool, y_loc: Tensor | None, R: int) -> Tensor:
         """Normalised location of the dummy target (regression value, or the label's location)."""
@@ -157,19 +213,14 @@ class AttackSession:
         return starts[:, None] + np.arange(self.window + 1)[None, :]
 
     def _score(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, first: np.ndarray,
-               y_loc: Tensor | None, seconds: float) -> RoundAttack:
+               seconds: float) -> RoundAttack:
         K = len(rec.clients)
         flat_idx = idx.reshape(-1)
         zf = z.reshape(K, -1, 2)
         self.calib.add(rec.clients, flat_idx, zf)
-        est = self.calib.estimate(rec.clients, flat_idx) if self.spec.calibration else zf
-        for row, c in enumerate(rec.clients.tolist()):
-            self.prev[c] = (rec.round, z[row])
-        if y_loc is not None:  # analytic targets are exact: later windows may reuse them
-            self.known[rec.clients[:, None], idx[:, -1][None, :]] = y_loc.numpy()
+        est_ll = self.final_estimate(rec.clients, flat_idx)
         truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2).numpy().reshape(K, -1, 2)
         true_ll = self.norm.denormalize(truth.astype(np.float64))
-        est_ll = self.norm.denormalize(est)
         err = errors_m(est_ll, true_ll)
         ait = ait_summary(first.reshape(K, -1), self.iters)
         return RoundAttack(rec.round, rec.clients, flat_idx, true_ll, self.norm.denormalize(zf),

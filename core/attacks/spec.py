@@ -19,7 +19,10 @@ class AttackSpec:
         (recovered in closed form from the output layer's gradient, `core.attacks.analytic`).
     regularizer: None, `tv` (total variation along the window) or `cpl` (α‖F(x') − ŷ‖²).
     mapping / calibration: ST-GIA's components (paper §3.2, Eq. 9).
-    chain: enhanced: window points that were earlier rounds' analytic targets are known and fixed.
+    chain: enhanced: window points that were earlier rounds' analytic targets (or the only free
+        point of an earlier window) are known and fixed; they override the calibrated mean.
+    retro: enhanced, W > 1: re-attack the last W−1 rounds' kept uploads when later rounds have
+        pinned down more of their points (the server keeps what it received).
     restarts: parallel random restarts per client; the best final matching loss wins.
     """
 
@@ -36,6 +39,7 @@ class AttackSpec:
     mapping: bool = False
     calibration: bool = False
     chain: bool = False
+    retro: bool = False
     restarts: int = 1
     init_scale: float = 1.0
 

@@ -7,7 +7,9 @@ calibration over recoveries (Eq. 9). This is what Tables 3/4 and the ablation co
 
 `st-gia+` adds what the gradient gives away in closed form (DESIGN.md §3): the target is
 recovered analytically from the output layer (`core.attacks.analytic`), earlier rounds' targets
-are chained into later windows as known points (they are the same trajectory points), unknown
+are chained into later windows as known points (they are the same trajectory points), a point
+that was the only unknown of its window counts as solved, kept uploads of the last W−1 rounds are
+re-attacked when later rounds pin down more of their points (retro), unknown
 window points start at the recovered target (people move continuously), and 4 parallel restarts
 per client keep the best matching loss. Results name which one ran.
 """
@@ -20,4 +22,4 @@ ST_GIA = register(AttackSpec("st-gia", distance="l2", init="gaussian", previous=
 
 ST_GIA_PLUS = register(AttackSpec("st-gia+", distance="l2", init="target", previous=True,
                                   label="analytic", lr=0.1, mapping=True, calibration=True,
-                                  chain=True, restarts=4))
+                                  chain=True, retro=True, restarts=4))

@@ -38,8 +38,9 @@ Progress = Callable[[dict], None]
 PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
 # ST-GIA's components, switched off one at a time in the ablation (paper §5.3, Fig. 4).
 COMPONENTS = ("initialisation", "mapping", "calibration")
-# Per-round metrics kept in the comparison documents (the runner's rows carry more).
-ROUND_KEYS = ("round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5",
+# Per-round metrics kept in the comparison documents (the runner's rows carry more);
+# `asr_final`: the round's points scored with the attacker's end-of-run estimates, when reported.
+ROUND_KEYS = ("round", "asr", "ait", "ait_success", "median_error_m", "asr_final", "recall_at_5",
               "attack_seconds")
 GROUP_KEYS = ("attacks", "variants")
 
@@ -84,10 +85,11 @@ def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attack
                         should_stop=should_stop)
     entries = {}
     for name, spec in specs.items():
-        rows = [{k: r[k] for k in ROUND_KEYS} for r in round_rows(result, name)]
-        seconds = sum(ra.seconds for ra in result.attacks[name])
-        entries[name] = {"spec": _spec_dict(spec), "rounds": rows,
-                         "summary": summary(rows, seconds)}
+        full = round_rows(result, name)
+        seconds = sum(ra.seconds for ra in result.attacks[name])  # this attack's own time
+        entries[name] = {"spec": _spec_dict(spec),
+                         "rounds": [{k: r[k] for k in ROUND_KEYS if k in r} for r in full],
+                         "summary": summary(full, seconds)}
     cfg_doc = {k: v for k, v in cfg.to_dict().items() if k != "attack"}
     cfg_doc[group] = list(specs)
     return {"config": cfg_doc, group: entries, "stopped": result.stopped,
@@ -188,7 +190,7 @@ def csv_text(doc: dict) -> str:
     w.writerow([key[:-1]] + list(ROUND_KEYS))
     for name, e in entries.items():
         for r in e["rounds"]:
-            w.writerow([name] + ["" if r[k] is None else r[k] for k in ROUND_KEYS])
+            w.writerow([name] + ["" if r.get(k) is None else r[k] for k in ROUND_KEYS])
     return buf.getvalue()
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from core.attacks.session import RoundAttack
 from core.experiments.runner import RunResult
+from core.metrics.attack import errors_m
 
 
 def _num(v: float) -> float | None:
@@ -16,13 +17,16 @@ def _num(v: float) -> float | None:
 def round_rows(result: RunResult, attack: str) -> list[dict]:
     """[{"round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5", ...}] per round."""
     rows = []
-    for ra, ut, bud in zip(result.attacks[attack], result.utility, result.budget):
+    finals = result.final.get(attack) or [{}] * len(result.attacks[attack])
+    for ra, ut, bud, fin in zip(result.attacks[attack], result.utility, result.budget, finals):
         rows.append({"round": ra.round, "asr": _num(ra.asr), "ait": _num(ra.ait),
                      "ait_success": _num(ra.ait_success), "median_error_m": _num(ra.median_error_m),
                      "recall_at_5": _num(ut["recall_at_5"]),
                      "median_pred_error_m": _num(ut["median_pred_error_m"]),
                      "epsilon_round": _num(bud["epsilon_round"]),
                      "epsilon_spent": _num(bud["epsilon_spent"]),
+                     "asr_final": _num(fin.get("asr_final")),
+                     "median_error_final_m": _num(fin.get("median_error_final_m")),
                      "attack_seconds": _num(ra.seconds)})
     return rows
 
@@ -33,6 +37,7 @@ def summary(rows: list[dict], seconds: float) -> dict:
         return _num(float(np.mean(vals))) if vals else None
     last = rows[-1] if rows else {}
     return {"rounds_run": len(rows), "mean_asr": mean("asr"), "mean_ait": mean("ait"),
+            "mean_asr_final": mean("asr_final"),
             "mean_recall_at_5": mean("recall_at_5"),
             "first_round_asr": rows[0]["asr"] if rows else None,
             "last_round_asr": last.get("asr"), "final_recall_at_5": last.get("recall_at_5"),
@@ -41,24 +46,24 @@ def summary(rows: list[dict], seconds: float) -> dict:
 
 
 def reconstructions(result: RunResult, attack: str) -> dict:
-    """Per client and trajectory point: true and reconstructed lat/lon (latest estimate), and per
-    round the estimates of that round's points (for the dashboard's round slider)."""
+    """Per client and trajectory point: true and reconstructed lat/lon (the attacker's estimate
+    at the end of the run), and per round the estimates of that round's points as they stood
+    then (for the dashboard's round slider)."""
     pop = result.prepared.population
-    latest: dict[tuple[int, int], tuple[list, float, int]] = {}
-    by_round = []
+    first_round: dict[tuple[int, int], int] = {}
     for ra in result.attacks[attack]:
-        by_round.append(_round_entry(ra))
-        for row, c in enumerate(ra.clients.tolist()):
-            for j, p in enumerate(ra.point_idx.tolist()):
-                latest[(c, p)] = (ra.est_latlon[row, j].tolist(), float(ra.errors_m[row, j]), ra.round)
+        for c in ra.clients.tolist():
+            for p in ra.point_idx.tolist():
+                first_round.setdefault((c, p), ra.round)
     clients = []
-    for c, uid in enumerate(pop.user_ids):
-        pts = [{"index": p, "true": pop.latlon[c][p].tolist(), "rec": rec, "error_m": round(err, 2),
-                "last_round": rnd}
-               for (cc, p), (rec, err, rnd) in sorted(latest.items()) if cc == c]
-        if pts:
-            clients.append({"client": c, "user_id": uid, "points": pts})
-    return {"clients": clients, "by_round": by_round}
+    for c, (idx, est) in sorted(result.final_points.get(attack, {}).items()):
+        true = pop.latlon[c][idx]
+        err = errors_m(est, true)
+        pts = [{"index": int(p), "true": true[j].tolist(), "rec": np.round(est[j], 7).tolist(),
+                "error_m": round(float(err[j]), 2), "first_round": first_round[(c, int(p))]}
+               for j, p in enumerate(idx)]
+        clients.append({"client": c, "user_id": pop.user_ids[c], "points": pts})
+    return {"clients": clients, "by_round": [_round_entry(ra) for ra in result.attacks[attack]]}
 
 
 def _round_entry(ra: RoundAttack) -> dict:
@@ -74,8 +79,9 @@ def attack_json(result: RunResult, attack: str) -> dict:
             "stopped": result.stopped, "reconstructions": reconstructions(result, attack)}
 
 
-def table(rows: list[dict], columns: tuple[str, ...] = ("round", "asr", "ait", "median_error_m",
-                                                         "recall_at_5")) -> str:
+def table(rows: list[dict], columns: tuple[str, ...] = ("round", "asr", "asr_final", "ait",
+                                                         "median_error_m", "recall_at_5",
+                                                         "median_pred_error_m")) -> str:
     """A Markdown table of round rows."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
 

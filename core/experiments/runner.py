@@ -34,6 +34,8 @@ class RunResult:
     attacks: dict[str, list[RoundAttack]] = field(default_factory=dict)
     utility: list[dict] = field(default_factory=list)
     budget: list[dict] = field(default_factory=list)
+    final: dict[str, list[dict]] = field(default_factory=dict)
+    final_points: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     seconds: float = 0.0
     stopped: bool = False
 
@@ -104,5 +106,30 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
         if should_stop is not None and should_stop():
             result.stopped = True
             break
+    for name, session in sessions.items():
+        result.final[name] = [final_scores(session, ra) for ra in result.attacks[name]]
+        result.final_points[name] = final_points(session, result.attacks[name])
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def final_points(session: AttackSession, rounds: list[RoundAttack]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """client -> (attacked point indices, their end-of-run estimates (P, 2) lat/lon)."""
+    seen: dict[int, set[int]] = {}
+    for ra in rounds:
+        for c in ra.clients.tolist():
+            seen.setdefault(c, set()).update(ra.point_idx.tolist())
+    out = {}
+    for c, pts in seen.items():
+        idx = np.array(sorted(pts))
+        out[c] = (idx, session.final_estimate(np.array([c]), idx)[0])
+    return out
+
+
+def final_scores(session: AttackSession, ra: RoundAttack) -> dict[str, float]:
+    """A round's points scored with the attacker's estimates at the end of the run (after all
+    calibration, chaining and retro passes) — Algorithm 1 calibrates once all rounds are in."""
+    est = session.final_estimate(ra.clients, ra.point_idx)
+    err = haversine(ra.true_latlon[..., 0], ra.true_latlon[..., 1], est[..., 0], est[..., 1])
+    return {"asr_final": float(np.mean(err < session.threshold)),
+            "median_error_final_m": float(np.median(err))}

@@ -112,3 +112,15 @@ def test_unknown_attack_lists_known_names():
         assert "st-gia" in str(exc) and "dlg" in str(exc)
     else:
         raise AssertionError("unknown attack accepted")
+
+
+def test_retro_pass_pins_down_round_one_after_round_w():
+    from core.experiments.runner import final_scores
+    net = grid_network()
+    pop, model = population_on(net, n_clients=2, n_points=12, seed=4), ModelSpec()
+    sess = _session(registry.get("st-gia+"), pop, net, model, window=3, iters=150)
+    rounds = [sess.attack_round(r) for r in run_rounds(pop, model, FedConfig(rounds=4, window=3))]
+    # after round W the first window's points were re-solved one unknown at a time
+    assert sess.records and max(sess.records) == 4
+    assert final_scores(sess, rounds[0])["asr_final"] == 1.0
+    assert final_scores(sess, rounds[0])["median_error_final_m"] < 50.0

@@ -117,7 +117,8 @@ def per_sample_loss(out: Tensor, y: Tensor, spec: ModelSpec) -> Tensor:
 
 def expand(params: dict[str, Tensor], K: int) -> dict[str, Tensor]:
     """K independent leaf copies of the shared parameters (the expanded-weights trick)."""
-    return {n: p.detach().unsqueeze(0).repeat(K, *([1] * p.dim())).requires_grad_(True)
+    # expand is a stride-0 view (no copy); its gradient still has one row per client
+    return {n: p.detach().unsqueeze(0).expand(K, *p.shape).requires_grad_(True)
             for n, p in params.items()}
 
 

@@ -73,3 +73,10 @@ def test_sigma_equals_the_accountants_value(eps, steps):
 
 def test_sigma_pinned_value_from_the_design_notes():
     assert noise_multiplier(10.0, 1e-5, 50) == pytest.approx(3.75, abs=0.01)
+
+
+def test_replace_adjacency_doubles_the_noise():
+    a = DPSGDDefense(epsilon=10.0)
+    b = DPSGDDefense(epsilon=10.0, replace_adjacency=True)
+    a.start(50, None), b.start(50, None)
+    assert b.sigma == 2 * a.sigma

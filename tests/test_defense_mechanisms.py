@@ -288,7 +288,9 @@ def test_pgem_default_domain_is_nodes_within_radius_of_the_visited_nodes():
     for r in (0.0, 0.5, 0.8, 1.5):
         d, _ = _pgem(net, radius_km=r, traj=((0, 1),))
         expected = np.flatnonzero(D[[0, 1]].min(0) <= r)
-        np.testing.assert_array_equal(d.domains[0], expected)
+        np.testing.assert_array_equal(d.client_domains[0], expected)
+    d.start(2, population(net, [[6]]))                          # a reused instance recomputes
+    np.testing.assert_array_equal(d.client_domains[0], np.flatnonzero(D[6] <= 1.5))
 
 
 def test_location_defenses_need_roads_and_adaptive_needs_a_profile():

@@ -12,8 +12,8 @@
   the same (≤ ε); the remainder only buys the last round some utility.
 
 Every allocation is checked to sum to at most ε in floating point (Python's left-to-right `sum`, the
-one `ClientDefense.spent` uses, and `math.fsum`); the last entry is nudged down by ulps if rounding
-pushed the sum over.
+one `ClientDefense.spent` uses, and `math.fsum`); the excess of a rounding overshoot (a few ulps)
+is taken off the last entry.
 """
 from __future__ import annotations
 
@@ -71,14 +71,20 @@ def f2_scaled(ait: float, iters: int) -> float:
 
 
 def cap_to_budget(alloc: list[float], epsilon: float) -> list[float]:
-    """Nudge the last entries down by ulps until both `sum` and `math.fsum` are ≤ ε."""
+    """Lower the last entries until both `sum` and `math.fsum` are ≤ ε.
+
+    Rounding can push a sum a few ulps of ε over; the excess comes off the last positive entry
+    (at least one ulp of that entry per step, so the loop ends after a few steps).
+    """
     alloc = [max(float(a), 0.0) for a in alloc]
     i = len(alloc) - 1
-    while alloc and (sum(alloc) > epsilon or math.fsum(alloc) > epsilon):
-        if alloc[i] <= 0.0:
+    while i >= 0 and (sum(alloc) > epsilon or math.fsum(alloc) > epsilon):
+        excess = max(sum(alloc), math.fsum(alloc)) - epsilon
+        if alloc[i] <= excess:
+            alloc[i] = 0.0
             i -= 1
-            continue
-        alloc[i] = float(np.nextafter(alloc[i], 0.0))
+        else:
+            alloc[i] = min(float(np.nextafter(alloc[i], 0.0)), alloc[i] - excess)
     return alloc
 
 

@@ -10,7 +10,14 @@ steps with sampling rate 1 (every client every round; with client sampling the g
 improves, and we do not claim the amplification).
 
 σ is the smallest noise multiplier for which Opacus's accountant (RDP by default) certifies
-(ε, δ = 1e-5) after T such steps. The per-round `allocation` is reported as the nominal uniform
+(ε, δ = 1e-5) after T such steps.
+
+Adjacency. The accountant's guarantee is for a clipped contribution of L2 sensitivity C: the
+user's upload versus no upload (add/remove), the convention of DP-SGD and of DESIGN.md §5, which
+is the default here. A curious server that sees each upload individually may instead compare two
+different data sets of the same user (replace-one): two clipped uploads can differ by 2C. With
+`replace_adjacency=True` the noise is calibrated to sensitivity 2C (σ doubled), so the same
+(ε, δ) holds for any change of the user's data. The per-round `allocation` is reported as the nominal uniform
 share ε/T (what the dashboard shows); the formal guarantee is the accountant's (ε, δ) for the
 whole run, which Rényi composition makes tighter than adding up ε/T.
 """
@@ -49,6 +56,7 @@ class DPSGDDefense(ClientDefense):
     clip_norm: float = 1.0
     delta: float = DEFAULT_DELTA
     accountant: str = "rdp"
+    replace_adjacency: bool = False
     sigma: float | None = None  # noise multiplier, set by start() from the accountant
 
     def __post_init__(self) -> None:
@@ -57,7 +65,8 @@ class DPSGDDefense(ClientDefense):
 
     def start(self, rounds: int, population) -> None:
         self.allocation = uniform_allocation(self.epsilon, rounds)
-        self.sigma = noise_multiplier(self.epsilon, self.delta, rounds, self.accountant)
+        sigma = noise_multiplier(self.epsilon, self.delta, rounds, self.accountant)
+        self.sigma = 2.0 * sigma if self.replace_adjacency else sigma  # sensitivity 2C vs C
 
     # --- the math, one step per method (Opacus pre_step style) -----------------------------------
 

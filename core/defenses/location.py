@@ -59,9 +59,9 @@ class LocationDefense(ClientDefense):
         self.population = population
         if self.wants_roads and self.roads is None:
             raise InputError(
-                f"defense {self.name!r} needs a road network: pass --roads, or build the defense "
-                f"with core.experiments.defenses.make_defense(name, epsilon, prepared), which "
-                f"falls back to a network over the dataset's venues")
+                f"defense {self.name!r} needs a road network (option roads=...): build it with "
+                f"core.experiments.defenses.make_defense(name, epsilon, prepared), which passes "
+                f"the run's network (--roads, or the demo's), else a graph over the dataset's venues")
         if self.roads is not None and self.distances is None and self.wants_roads:
             self.distances = DistanceCache(self.roads)
         elif self.distances is not None and self.distances.net is not self.roads:
@@ -193,6 +193,7 @@ class AdaptiveDefense(LocationDefense):
     spend_remainder: bool = True
     radius_km: float = 2.0
     domains: list[np.ndarray] | None = None
+    client_domains: list[np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_range("radius_km", self.radius_km, 0.0)
@@ -206,30 +207,32 @@ class AdaptiveDefense(LocationDefense):
                                    self.f1, self.f2, self.spend_remainder)
 
     def prepare(self, population) -> None:
+        """The constraint domain of every client: given `domains`, else the R-km default."""
         from core.geo.paths import within_km
 
         if self.domains is not None:
             if len(self.domains) != population.n_clients:
                 raise InputError(f"{len(self.domains)} constraint domains for "
                                  f"{population.n_clients} clients")
-            self.domains = [np.unique(np.asarray(d, dtype=np.int64)) for d in self.domains]
+            self.client_domains = [np.unique(np.asarray(d, dtype=np.int64)) for d in self.domains]
             return
         doms = []
         for ll in population.latlon:
             nodes = np.unique(self.roads.nearest_node(ll[:, 0], ll[:, 1]))
             doms.append(within_km(self.roads, nodes, self.radius_km))
-        self.domains = doms
+        self.client_domains = doms
 
     def probabilities(self, client: int, source_node: int, epsilon: float) -> np.ndarray:
-        """PGEM's output distribution over `domains[client]` for input node `source_node`."""
-        return gem_probabilities(self.distances.rows([source_node])[0][self.domains[client]],
+        """PGEM's output distribution over `client_domains[client]` for input `source_node`."""
+        return gem_probabilities(self.distances.rows([source_node])[0][self.client_domains[client]],
                                  epsilon)
 
     def mechanism(self, latlon, owners, epsilon, rng):
         src = np.asarray(self.roads.nearest_node(latlon[:, 0], latlon[:, 1]), dtype=np.int64)
+        self.distances.prefetch(src)                              # one Dijkstra for all new sources
         out = np.empty(len(src), dtype=np.int64)
         for k in np.unique(owners).tolist():                     # one domain per client
             sel = np.flatnonzero(owners == k)
-            dom = self.domains[k]
+            dom = self.client_domains[k]
             out[sel] = dom[_sample_rows(self.distances, src[sel], dom, epsilon, rng)]
         return self._nodes_latlon(out)

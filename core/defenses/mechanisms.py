@@ -123,16 +123,32 @@ class DistanceCache:
         self._rows: OrderedDict[int, np.ndarray] = OrderedDict()
         self.hits = self.misses = 0
 
-    def rows(self, sources) -> np.ndarray:
-        """(len(sources), n_nodes) distances in km from each source node index."""
+    def prefetch(self, sources) -> None:
+        """Compute the rows of all not-yet-cached `sources` in one multi-source Dijkstra."""
+        src = np.unique(np.asarray(sources, dtype=np.int64).reshape(-1))
+        new = [s for s in src.tolist() if s not in self._rows]
+        if new and len(new) + len(self._rows) <= self.max_rows:
+            self._store(self._compute(np.array(new, dtype=np.int64)))
+
+    def _compute(self, new: np.ndarray) -> dict[int, np.ndarray]:
         from core.geo.paths import distances_from
 
+        self.misses += int(new.size)
+        return dict(zip(new.tolist(), distances_from(self.net, new))) if new.size else {}
+
+    def _store(self, fresh: dict[int, np.ndarray]) -> None:
+        for s, row in fresh.items():
+            self._rows[s] = row
+        while len(self._rows) > self.max_rows:
+            self._rows.popitem(last=False)
+
+    def rows(self, sources) -> np.ndarray:
+        """(len(sources), n_nodes) distances in km from each source node index."""
         src = np.asarray(sources, dtype=np.int64).reshape(-1)
         uniq = np.unique(src)
         new = np.array([s for s in uniq.tolist() if s not in self._rows], dtype=np.int64)
-        self.misses += int(new.size)
         self.hits += int(uniq.size - new.size)
-        fresh = dict(zip(new.tolist(), distances_from(self.net, new))) if new.size else {}
+        fresh = self._compute(new)
         out = np.empty((src.size, self.net.n_nodes))
         for i, s in enumerate(src.tolist()):
             row = fresh.get(s)
@@ -140,10 +156,7 @@ class DistanceCache:
                 row = self._rows[s]
                 self._rows.move_to_end(s)
             out[i] = row
-        for s, row in fresh.items():
-            self._rows[s] = row
-        while len(self._rows) > self.max_rows:
-            self._rows.popitem(last=False)
+        self._store(fresh)
         return out
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Defense registry: name -> factory(epsilon, rounds, **options) -> ClientDefense.
+"""Defense registry: name -> factory(epsilon=..., **options) -> ClientDefense.
 
 Like the attack registry, `register` refuses duplicates and `make` fails with the known names.
 """

@@ -10,7 +10,8 @@ clients (`select_users(..., exclude=clients)`), drawn with a seed stream distinc
 clients'. Same dataset, model, federation and attack settings, as many proxies as clients (fewer if
 the dataset runs out). The profile is cached as JSON under `$ST_GIA_CACHE/risk_profiles` (else
 `~/.cache/st-gia-lab/risk_profiles`), keyed by everything that changes it: dataset (path, size,
-mtime), roads, rounds, window, batch, iters, seed, clients, model and federation settings.
+mtime) and every RunConfig field except attack/defense/epsilon (roads, rounds, window, batch,
+iters, seed, clients, model and federation settings, ...).
 """
 from __future__ import annotations
 
@@ -43,10 +44,9 @@ DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
 PROFILE_ATTACK = "st-gia"
 PROXY_STREAM = 0x9E0C7  # second entry of the proxy selection's seed sequence: (seed, PROXY_STREAM)
 PROFILE_VERSION = 1     # bump when the profile's computation changes (invalidates the cache)
-# The config fields that change the proxy run's outcome (the cache key).
-_PROFILE_FIELDS = ("dataset", "format", "roads", "clients", "rounds", "window", "batch", "iters",
-                   "seed", "model", "head", "hidden", "algorithm", "server_lr", "local_lr",
-                   "local_steps", "clients_per_round", "min_gap_minutes", "threshold_m", "prior")
+# Config fields that do not change the proxy run (everything else is part of the cache key, so a
+# field added to RunConfig later invalidates profiles by default).
+_NOT_IN_KEY = ("attack", "defense", "epsilon")
 
 
 # --- roads -------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def profile_key(prep: Prepared, attack: str = PROFILE_ATTACK) -> str:
     """Hex digest of everything the proxy run depends on."""
     cfg = prep.config.to_dict()
     doc = {"v": PROFILE_VERSION, "attack": attack, "data": _dataset_fingerprint(cfg["dataset"]),
-           **{k: cfg[k] for k in _PROFILE_FIELDS}}
+           **{k: v for k, v in cfg.items() if k not in _NOT_IN_KEY}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -209,7 +209,8 @@ def compare_defenses(prep: Prepared, names: Sequence[str] = DEFAULT_DEFENSES,
     def finish_run() -> None:
         state["done"] += T
 
-    doc: dict = {"config": {**prep.config.to_dict(), "attack": PROFILE_ATTACK,
+    cfg = {k: v for k, v in prep.config.to_dict().items() if k not in ("defense", "epsilon")}
+    doc: dict = {"config": {**cfg, "attack": PROFILE_ATTACK,
                             "defenses": list(names), "epsilons": [float(e) for e in epsilons],
                             "roads_used": getattr(roads, "name", None)},
                  "defenses": {}}

@@ -9,15 +9,16 @@ from pathlib import Path
 from core.experiments.config import RunConfig
 
 
-def add_run_arguments(p: argparse.ArgumentParser, attack: bool = True) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, attack: bool = True, defense: bool = True) -> None:
     """--dataset, --format, --roads, model and federation options, --defense/--epsilon."""
     p.add_argument("--dataset", default="demo", help="'demo' or a trajectory file")
     p.add_argument("--format", default=None, help="foursquare | gowalla | mta-bus | csv (default: sniff)")
     p.add_argument("--roads", default=None, help="road network: .graphml, .osm, NODES.csv,EDGES.csv, place:NAME")
     if attack:
         p.add_argument("--attack", default="st-gia", help="attack name (see README)")
-    p.add_argument("--defense", default="none", help="none | dpsgd | geoi | geogi | adaptive")
-    p.add_argument("--epsilon", type=float, default=None, help="total per-user budget over the run")
+    if defense:
+        p.add_argument("--defense", default="none", help="none | dpsgd | geoi | geogi | adaptive")
+        p.add_argument("--epsilon", type=float, default=None, help="total per-user budget over the run")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rounds", type=int, default=50)
     p.add_argument("--window", type=int, default=1)
@@ -39,8 +40,8 @@ def add_run_arguments(p: argparse.ArgumentParser, attack: bool = True) -> None:
 
 def config_from(args: argparse.Namespace, **override) -> RunConfig:
     fields = dict(dataset=args.dataset, format=args.format, roads=args.roads,
-                  attack=getattr(args, "attack", "st-gia"), defense=args.defense,
-                  epsilon=args.epsilon, clients=args.clients, rounds=args.rounds,
+                  attack=getattr(args, "attack", "st-gia"), defense=getattr(args, "defense", "none"),
+                  epsilon=getattr(args, "epsilon", None), clients=args.clients, rounds=args.rounds,
                   window=args.window, batch=args.batch, iters=args.iters, seed=args.seed,
                   model=args.model, head=args.head, hidden=args.hidden,
                   algorithm=args.algorithm, server_lr=args.server_lr,

@@ -18,24 +18,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli.common import ProgressBar, write_json
+from core.cli.common import ProgressBar, add_run_arguments, config_from, write_json
 from core.errors import InputError, ParameterError
-from core.experiments.config import RunConfig
 from core.experiments.defenses import (DEFAULT_DEFENSES, DEFAULT_EPSILONS, compare_defenses,
                                        frontier_text, markdown_tables)
 from core.experiments.setup import prepare
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="demo", help="'demo' or a trajectory file")
-    p.add_argument("--format", default=None, help="foursquare | gowalla | mta-bus | csv (default: sniff)")
-    p.add_argument("--roads", default=None, help="road network: .graphml, .osm, NODES.csv,EDGES.csv, place:NAME")
-    p.add_argument("--clients", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=50)
-    p.add_argument("--window", type=int, default=1)
-    p.add_argument("--batch", type=int, default=1, help="windows per client per round")
-    p.add_argument("--iters", type=int, default=200, help="attack iterations per round")
-    p.add_argument("--seed", type=int, default=0)
+    add_run_arguments(p, attack=False, defense=False)
     p.add_argument("--epsilons", default=",".join(f"{e:g}" for e in DEFAULT_EPSILONS),
                    help="total per-user budgets, comma-separated")
     p.add_argument("--defenses", default=",".join(DEFAULT_DEFENSES),
@@ -43,9 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="adaptive: weight of ASR (beta = 1 - alpha)")
     p.add_argument("--radius-km", type=float, default=2.0, help="adaptive: constraint-domain radius")
     p.add_argument("--clip-norm", type=float, default=1.0, help="dpsgd: clipping norm C")
-    p.add_argument("--threshold-m", type=float, default=500.0, help="ASR success radius in metres")
-    p.add_argument("--json", default=None, help="write the result document here (tables: same name, .md)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _floats(text: str) -> list[float]:
@@ -75,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.defenses.split(",") if n.strip()]
     if not names:
         raise InputError("--defenses is empty")
-    cfg = RunConfig(dataset=args.dataset, format=args.format, roads=args.roads,
-                    clients=args.clients, rounds=args.rounds, window=args.window,
-                    batch=args.batch, iters=args.iters, seed=args.seed,
-                    threshold_m=args.threshold_m)
+    cfg = config_from(args)
     prep = prepare(cfg)
     options = {"adaptive": {"alpha": args.alpha, "radius_km": args.radius_km},
                "dpsgd": {"clip_norm": args.clip_norm}}

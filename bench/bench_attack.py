@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--dataset", default="demo")
     ap.add_argument("--roads", default=None)
     ap.add_argument("--attack", default="st-gia")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1, as the CLI; 0: torch default)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -102,7 +102,7 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
             if progress:
                 progress({"round": rec.round, "rounds": prep.fed.rounds, "attack": name,
                           "asr": ra.asr, "ait": ra.ait, "median_error_m": ra.median_error_m,
-                          "seconds": ra.seconds})
+                          "seconds": ra.seconds, "result": result})
         if should_stop is not None and should_stop():
             result.stopped = True
             break

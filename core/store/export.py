@@ -57,5 +57,5 @@ def points_csv(doc: dict) -> str:
             rows.append({"client": c["client"], "user_id": c["user_id"], "index": p["index"],
                          "true_lat": p["true"][0], "true_lon": p["true"][1],
                          "rec_lat": p["rec"][0], "rec_lon": p["rec"][1],
-                         "error_m": p["error_m"], "last_round": p["last_round"]})
+                         "error_m": p["error_m"], "first_round": p.get("first_round", p.get("last_round"))})
     return _csv(rows)

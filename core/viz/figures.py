@@ -16,8 +16,8 @@ ASR_COLOR = "#d62728"
 ERR_COLOR = "#1f77b4"
 UTIL_COLOR = "#2ca02c"
 BUDGET_COLOR = "#9467bd"
-LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320,
-              legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), height=340,
+              legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
 # readable names for the paper's defenses (Table 5 rows)
 DEFENSE_LABELS = {"none": "No defense", "dpsgd": "DP-SGD", "geoi": "Geo-I", "geogi": "GeoGI",
                   "adaptive": "Adaptive (ours)"}
@@ -176,6 +176,7 @@ def defense_heatmap(doc: dict, metric: str = "asr") -> go.Figure:
                                zmin=0, zmax=1, text=np.round(z, 3), texttemplate="%{text}",
                                colorbar=dict(title=metric)))
     label = "ASR" if metric == "asr" else "recall@5"
+    fig.update_yaxes(autorange="reversed")  # the table's row order, top to bottom
     fig.update_layout(title=f"{label} per defense and total budget ε (undefended: "
                             f"{base:.3f})" if not math.isnan(base) else f"{label} per defense and ε",
                       **LAYOUT)
@@ -235,7 +236,8 @@ def inversion_trace_figure(error_m, loss) -> go.Figure:
                              name="gradient distance ‖∇w′ − ∇w‖²",
                              line=dict(color=ERR_COLOR, dash="dot")), secondary_y=True)
     fig.update_yaxes(title_text="metres", type="log", secondary_y=False)
-    fig.update_yaxes(title_text="matching loss", type="log", secondary_y=True)
+    fig.update_yaxes(title_text="matching loss", type="log", exponentformat="power",
+                     showgrid=False, secondary_y=True)
     fig.update_xaxes(title_text="iteration")
     fig.update_layout(title="Gradient inversion, iteration by iteration", **LAYOUT)
     return fig
@@ -255,4 +257,21 @@ def laplace_figure(epsilon_per_km: float) -> go.Figure:
     fig.update_yaxes(title_text="density (per m)")
     fig.update_layout(title=f"Geo-indistinguishability noise at ε = {eps:g} per km", showlegend=False,
                       **LAYOUT)
+    return fig
+
+
+def calibration_figure(rows: list[dict], threshold_m: float = 500.0) -> go.Figure:
+    """One point's recoveries over the rounds that see it: each round's own estimate vs the
+    calibrated one (mean of all recoveries so far, paper Eq. 9)."""
+    x = [r["round"] for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=_col(rows, "raw_error_m"), name="this round's recovery",
+                             mode="lines+markers", line=dict(color="#ff9896", dash="dot")))
+    fig.add_trace(go.Scatter(x=x, y=_col(rows, "calibrated_error_m"), name="calibrated (mean so far)",
+                             mode="lines+markers", line=dict(color=ASR_COLOR)))
+    fig.add_hline(y=threshold_m, line=dict(color="grey", dash="dash"),
+                  annotation_text=f"{threshold_m:g} m")
+    fig.update_xaxes(title_text="round", dtick=1)
+    fig.update_yaxes(title_text="error (m)", type="log")
+    fig.update_layout(title="Calibration: averaging the recoveries of one point", **LAYOUT)
     return fig

@@ -48,11 +48,15 @@ def offline_map(location: tuple[float, float] = (0.0, 0.0), zoom_start: int = 13
     """A folium Map that loads nothing from the network unless `tiles="osm"`."""
     if tiles not in TILES:
         raise ValueError(f"tiles must be one of {TILES}, not {tiles!r}")
+    # zoomSnap 0.25: fit_bounds may pick fractional zoom levels, so a city fills the frame
     m = folium.Map(location=list(location), zoom_start=zoom_start, tiles=None,
-                   control_scale=True, prefer_canvas=True, **kwargs)
+                   control_scale=True, prefer_canvas=True, zoom_snap=0.25, **kwargs)
     js, css = leaflet_assets()
     m.default_js = [("leaflet", js)]          # instance attributes: the class lists stay intact
     m.default_css = [("leaflet_css", css)]
+    # offline there are no tiles: a light paper colour instead of Leaflet's grey
+    m.get_root().header.add_child(folium.Element(
+        "<style>.leaflet-container{background:#f7f7f4;}</style>"), name="st_gia_background")
     if tiles == "osm":
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap (online)", control=True).add_to(m)
     return m

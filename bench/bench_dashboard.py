@@ -1,0 +1,116 @@
+"""Dashboard latency: the core calls the Attack lab / Home demo makes, timed.
+
+    python bench/bench_dashboard.py [--reps 3] [--clients 20] [--rounds 20] [--iters N]
+
+For the default dashboard configuration (embedded demo city, `ui.forms.DEFAULTS`) it times
+`prepare(cfg)` + `runner.run(prep, {"st-gia": spec}, progress=...)` exactly as the page's worker
+thread does, including building the live partial document after every round (what the page shows
+while it runs). Reported, as medians over `--reps` repetitions after one warm-up run (the server
+process pays torch's lazy imports once, on its first run):
+
+- first round on screen: from the click (prepare included) to the first round's live document;
+- total: from the click to the final attack document;
+- the ratio of each to a baseline: the same run with 1 client.
+
+Targets (DESIGN/brief): first round <= 3 s, total <= 15 s on the 2-core project machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.attacks import registry  # noqa: E402
+from core.experiments import runner  # noqa: E402
+from core.experiments.config import RunConfig  # noqa: E402
+from core.experiments.report import attack_json  # noqa: E402
+from core.experiments.setup import prepare  # noqa: E402
+
+
+def dashboard_defaults() -> dict:
+    """ui.forms.DEFAULTS without importing Streamlit's page machinery when unavailable."""
+    try:
+        from ui.forms import DEFAULTS
+        return dict(DEFAULTS)
+    except Exception:  # noqa: BLE001
+        return dict(clients=20, rounds=20, iters=60)
+
+
+def one_run(cfg: RunConfig) -> tuple[float, float, float]:
+    """(first round on screen, total, attack seconds) for one dashboard run."""
+    from ui.attack_run import _runner_result, partial_doc
+
+    spec = registry.get(cfg.attack)
+    t0 = time.perf_counter()
+    first: list[float] = []
+    prep = prepare(cfg)
+    cfg_doc = dict(cfg.to_dict(), attack=spec.name)
+
+    def progress(ev: dict) -> None:
+        res = ev.get("result") or _runner_result()
+        if res is not None:
+            partial_doc(res, spec.name, cfg_doc)
+        if not first:
+            first.append(time.perf_counter() - t0)
+
+    result = runner.run(prep, {spec.name: spec}, None, progress=progress)
+    attack_json(result, spec.name)
+    total = time.perf_counter() - t0
+    return first[0], total, sum(ra.seconds for ra in result.attacks[spec.name])
+
+
+def measure(cfg: RunConfig, reps: int) -> dict:
+    runs = [one_run(cfg) for _ in range(reps)]
+    return {"first": statistics.median(r[0] for r in runs),
+            "total": statistics.median(r[1] for r in runs),
+            "attack": statistics.median(r[2] for r in runs),
+            "all_first": [round(r[0], 2) for r in runs], "all_total": [round(r[1], 2) for r in runs]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = dashboard_defaults()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--clients", type=int, default=d["clients"])
+    p.add_argument("--rounds", type=int, default=d["rounds"])
+    p.add_argument("--iters", type=int, default=d["iters"])
+    p.add_argument("--attack", default="st-gia")
+    args = p.parse_args(argv)
+    import torch
+
+    from ui.jobcore import torch_threads
+    torch_threads()  # the dashboard's worker setting (ST_GIA_TORCH_THREADS, default 1)
+    cfg = RunConfig(dataset="demo", clients=args.clients, rounds=args.rounds, iters=args.iters,
+                    attack=args.attack)
+    base = RunConfig(dataset="demo", clients=1, rounds=args.rounds, iters=args.iters,
+                     attack=args.attack)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    t0 = time.perf_counter()
+    cold = one_run(cfg)
+    print(f"warm-up (cold process) run: first round {cold[0]:.2f} s, total {cold[1]:.2f} s "
+          f"(wall incl. warm-up {time.perf_counter() - t0:.1f} s)")
+    m = measure(cfg, args.reps)
+    b = measure(base, args.reps)
+    print(f"\ndefault dashboard run: demo, {cfg.clients} clients, {cfg.rounds} rounds, "
+          f"{cfg.iters} iterations, {cfg.attack}; medians over {args.reps} reps")
+    print(f"| run | first round on screen (s) | total (s) | attack part (s) |")
+    print(f"|---|---:|---:|---:|")
+    print(f"| default ({cfg.clients} clients) | {m['first']:.2f} | {m['total']:.2f} | {m['attack']:.2f} |")
+    print(f"| baseline (1 client) | {b['first']:.2f} | {b['total']:.2f} | {b['attack']:.2f} |")
+    print(f"| ratio | {m['first'] / b['first']:.2f} | {m['total'] / b['total']:.2f} | "
+          f"{m['attack'] / b['attack']:.2f} |")
+    print(f"\nall reps: default first {m['all_first']} total {m['all_total']}; "
+          f"baseline first {b['all_first']} total {b['all_total']}")
+    ok = m["first"] <= 3.0 and m["total"] <= 15.0
+    print(f"targets (first <= 3 s, total <= 15 s): {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Home: what happens in spatiotemporal federated learning, where the leak is, a one-click demo."""
+import streamlit as st
+
+from core.experiments.config import RunConfig
+from ui.nav import link
+from ui import jobs, results, session
+from ui.attack_run import attack_spec, attack_work, save_attack
+from ui.data import DataChoice
+from ui.forms import DEFAULTS
+
+KEY = "home_job"
+
+DIAGRAM = """
+digraph fl {
+  rankdir=LR; bgcolor="transparent"; nodesep=0.5;
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=15, fillcolor="#eef3fb", color="#5b7db1"];
+  edge [fontname="Helvetica", fontsize=13, color="#555555"];
+  clients [label="phones (clients)\nAlice, Bob, … 20–100 users\neach keeps its (t, lat, lon) trajectory"];
+  defense [label="optional DP defense on the phone\n(noisy locations / clipped, noisy update)", fillcolor="#eaf6ea", color="#4a9a4a"];
+  server [label="server\naverages the updates,\nsteps the global model", fillcolor="#f5f5f5", color="#777777"];
+  attack [label="curious server: gradient inversion\nST-GIA: start from last round's answer,\nsnap onto roads, average over rounds", fillcolor="#fbeaea", color="#c0392b"];
+  leak [label="reconstructed locations\n(often within 500 m)", shape=note, fillcolor="#fbeaea", color="#c0392b"];
+  clients -> defense [label="gradient of\nwindow → next point"];
+  defense -> server [label="upload"];
+  server -> clients [label="new global model", style=dashed, constraint=false];
+  server -> attack [label="sees every upload", color="#c0392b", fontcolor="#c0392b"];
+  attack -> leak [color="#c0392b"];
+}
+"""
+
+st.title("ST-GIA Lab")
+st.markdown(
+    "In **spatiotemporal federated learning** phones train a next-location model together: each "
+    "round, every phone computes the gradient of the model's error on its own recent locations "
+    "and uploads only that gradient; the server averages the uploads and updates the shared "
+    "model. The raw locations never leave the phone — but the gradient is a function of them. "
+    "An **honest-but-curious server** can search for the locations whose gradient matches the "
+    "upload (*gradient inversion*). **ST-GIA** does this better than image-era attacks by "
+    "starting from the previous round's answer, snapping guesses onto the road network and "
+    "averaging the several rounds that see the same point. **Differential privacy** defenses "
+    "add noise on the phone; the question is how much protection they buy for how much utility.")
+st.graphviz_chart(DIAGRAM, width="stretch")
+
+st.subheader("Try it: one click, the embedded demo city")
+
+
+def _qp_int(name: str, low: int, high: int) -> int:
+    """The demo's size can be set in the URL (?clients=…&rounds=…&iters=…); else the defaults."""
+    try:
+        v = int(st.query_params.get(name, DEFAULTS[name]))
+    except ValueError:
+        v = DEFAULTS[name]
+    return v if low <= v <= high else DEFAULTS[name]
+
+
+cfg = RunConfig(dataset="demo", clients=_qp_int("clients", 1, 100),
+                rounds=_qp_int("rounds", 1, 100), iters=_qp_int("iters", 1, 1000), attack="st-gia")
+st.caption(f"{cfg.clients} residents of a generated city train an LSTM for {cfg.rounds} rounds; "
+           f"the server runs ST-GIA ({cfg.iters} iterations per round) on every upload.")
+job = jobs.get(KEY)
+if st.button("Run the demo", type="primary", icon=":material/play_arrow:",
+             disabled=job is not None and job.running):
+    job = jobs.Job("attack", f"demo: st-gia, {cfg.clients} clients, {cfg.rounds} rounds",
+                   owner=session.workspace(), private=False)
+    jobs.start(KEY, job, attack_work(cfg, attack_spec("st-gia"), DataChoice("demo")),
+               save_attack(session.store()))
+
+
+def render(j: jobs.Job) -> None:
+    jobs.progress_line(j)
+    if j.error:
+        st.error(j.error)
+        return
+    doc = j.partial if j.running else j.doc
+    if doc:
+        results.metrics(doc)
+
+
+def render_slow(j: jobs.Job) -> None:
+    doc = j.partial if j.running else j.doc
+    if j.error or not doc:
+        return
+    results.reconstruction_panel(doc, j.extra.get("roads"), key="home", live=j.running)
+    results.charts(doc, key="home")
+    if j.run_id:
+        st.caption(f"Saved as run `{j.run_id}` (see History).")
+
+
+jobs.panel(KEY, render, render_slow)
+
+st.divider()
+cols = st.columns(5)
+link("pages/attack_lab.py", "Attack lab", ":material/my_location:", cols[0])
+link("pages/defenses.py", "Defense trade-offs", ":material/shield:", cols[1])
+link("pages/attack_comparison.py", "Attack comparison", ":material/bar_chart:", cols[2])
+link("pages/learn.py", "Learn", ":material/school:", cols[3])
+link("pages/history.py", "History", ":material/history:", cols[4])

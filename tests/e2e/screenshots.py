@@ -1,0 +1,117 @@
+"""Screenshots of every dashboard page for the docs: `python tests/e2e/screenshots.py [OUT_DIR]`.
+
+Starts `streamlit run app.py` on a free port with a throw-away run store, drives Debian's chromium
+with Playwright (runs a small experiment on each page and waits for it to finish), and writes
+docs/screenshots/<page>.png, downscaled and palette-quantised so they stay small.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+WAIT = 300_000
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                             "--server.headless", "true", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("streamlit did not start")
+
+
+def settle(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=WAIT)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0", timeout=WAIT)
+    page.wait_for_selector("h1", timeout=WAIT)
+    page.wait_for_timeout(2000)  # plotly and Leaflet paint
+
+
+def shrink(path: Path, scale: float = 0.55) -> None:
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    im = im.resize((int(im.width * scale), int(im.height * scale)), Image.LANCZOS)
+    im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="st-gia-shots-"))
+    proc, url = start_server(tmp)
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+            # Streamlit scrolls inside its main container: a tall viewport captures the whole page
+            page = b.new_page(viewport={"width": 1280, "height": 2300})
+
+            def shot(name: str) -> None:
+                settle(page)
+                path = out / f"{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                shrink(path)
+                print("wrote", path, path.stat().st_size // 1024, "KB")
+
+            page.goto(f"{url}/")
+            settle(page)
+            page.get_by_role("button", name="Run the demo").click()
+            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+            shot("home")
+
+            page.goto(f"{url}/attack_lab?clients=10&rounds=10")
+            settle(page)
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+            shot("attack_lab")
+
+            page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
+            settle(page)
+            page.get_by_role("button", name="Run sweep").click()
+            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+            shot("defenses")
+
+            page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
+            settle(page)
+            page.get_by_role("button", name="Run comparison").click()
+            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+            shot("attack_comparison")
+
+            page.goto(f"{url}/learn")
+            page.get_by_text("First iteration within 500 m").wait_for(timeout=WAIT)
+            shot("learn")
+
+            page.goto(f"{url}/history")
+            shot("history")
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")

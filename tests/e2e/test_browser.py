@@ -1,0 +1,140 @@
+"""End to end: `streamlit run app.py` driven by headless Chromium (Debian's package) via Playwright.
+
+Runs the one-click demo on the Home page, waits until it has finished (no loading skeleton left,
+the "Saved as run" line shown), takes a screenshot into tests/artifacts/ and checks that the map
+iframe really drew Leaflet (offline: Leaflet is inlined) and that the plotly charts are there.
+Skipped when chromium or playwright is missing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if CHROMIUM is None or sync_playwright is None:
+    pytest.skip("needs Debian's chromium and the playwright package", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A dashboard server on a free localhost port with its own run store."""
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    while time.time() - t0 < 60:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not start: " + (tmp / "server.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+def settle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has rendered: no loading skeleton and no running script."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+        timeout=timeout_ms)
+
+
+def map_frame(page):
+    el = page.wait_for_selector('iframe[title*="st_folium"]', timeout=60_000)
+    return el.content_frame()
+
+
+def test_demo_run_in_the_browser(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{server}/?clients=6&rounds=4&iters=40")
+    settle(page)
+    page.get_by_role("button", name="Run the demo").click()
+    page.get_by_text("Saved as run").wait_for(timeout=180_000)
+    settle(page)
+    frame = map_frame(page)
+    frame.wait_for_function("() => typeof L === 'object' && document.querySelector('.leaflet-container')",
+                            timeout=30_000)
+    # the polylines are drawn (canvas renderer): Leaflet has layers on the map
+    n_layers = frame.evaluate("() => Object.keys(window.map._layers).length")
+    assert n_layers > 5
+    assert frame.locator(".leaflet-control-layers").count() == 1
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
+    page.wait_for_timeout(1500)  # let plotly and Leaflet paint
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
+    assert page.locator(".js-plotly-plot").count() >= 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "e2e_home_demo.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def test_every_page_renders(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    for path in ("attack_lab", "defenses", "attack_comparison", "learn", "history"):
+        page.goto(f"{server}/{path}?learn_iters=20")
+        settle(page)
+        page.wait_for_timeout(500)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.wait_for_selector("h1", timeout=30_000)
+    page.close()
+
+
+def test_configuration_lives_in_the_url(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/attack_lab?clients=7&attack=dlg")
+    settle(page)
+    page.wait_for_selector("h1", timeout=30_000)
+    assert page.get_by_role("spinbutton", name="Clients").input_value() == "7"
+    rounds = page.get_by_role("spinbutton", name="Rounds")
+    rounds.fill("9")
+    rounds.press("Enter")
+    page.wait_for_function("() => location.search.includes('rounds=9')", timeout=15_000)
+    assert "clients=7" in page.url and "attack=dlg" in page.url
+    page.close()

@@ -1,0 +1,94 @@
+"""Computations for the Learn page, on the demo city only (no user data, so `st.cache_data` is
+allowed): one gradient inversion followed iteration by iteration (the paper's Fig. 3), and one
+point's recoveries over rounds before and after calibration (Eq. 9)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import streamlit as st
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def inversion_trace(seed: int, iters: int, mapping: bool, lr: float = 0.3,
+                    client: int = 0) -> dict:
+    """A 1-client, 1-round problem on the demo city; the dummy window point after each iteration.
+
+    Returns lists (JSON-able): `path` (iters+1, 2) lat/lon of the dummy input point, `target_path`
+    (the dummy label), `true` [[lat, lon] input, [lat, lon] target], `error_m`, `loss`.
+    """
+    import torch
+
+    from core.attacks import registry
+    from core.attacks.distances import DISTANCES
+    from core.attacks.engine import Problem, invert
+    from core.experiments.config import RunConfig
+    from core.experiments.runner import class_labels
+    from core.experiments.setup import prepare
+    from core.federated.rounds import run_rounds
+    from core.geo.distance import haversine
+    from core.models.recurrent import per_client_grads
+
+    cfg = RunConfig(dataset="demo", clients=max(client + 1, 1), rounds=1, window=1, iters=iters,
+                    seed=seed)
+    prep = prepare(cfg)
+    rec = next(iter(run_rounds(prep.population, prep.model, prep.fed, None, class_labels(prep))))
+    k = client
+    params = rec.params
+    target = {n: u[k:k + 1] for n, u in rec.uploads.items()}
+    spec = dataclasses.replace(registry.get("st-gia"), mapping=mapping, lr=lr)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x0 = torch.randn(1, 1, 1, 2, generator=gen)
+    y0 = torch.randn(1, 1, prep.model.n_out, generator=gen)
+    prob = Problem(params, target, x0, y0, torch.zeros(1, 1, 1, dtype=torch.bool), False)
+    distance = DISTANCES[spec.distance]
+    xs, ys, losses = [x0[0, 0, 0].numpy().copy()], [y0[0, 0, :2].numpy().copy()], []
+
+    def loss_of(x, y) -> float:
+        with torch.enable_grad():
+            g = per_client_grads(params, x.detach(), y.detach(), prep.model)
+        return float(distance(g, target)[0])
+
+    losses.append(loss_of(x0, y0))
+
+    def monitor(i, x, y) -> None:
+        xs.append(x[0, 0, 0].detach().numpy().copy())
+        ys.append(y[0, 0, :2].detach().numpy().copy())
+        losses.append(loss_of(x, y))
+
+    invert(spec, prep.model, prob, iters, prep.mapper() if mapping else None, monitor)
+    norm = prep.normalizer
+    path = norm.denormalize(np.asarray(xs, dtype=np.float64))
+    tpath = norm.denormalize(np.asarray(ys, dtype=np.float64))
+    true_x = norm.denormalize(rec.x_true[k, 0, 0].numpy().astype(np.float64)[None])[0]
+    true_y = norm.denormalize(rec.y_true[k, 0].numpy().astype(np.float64)[None])[0]
+    err = haversine(path[:, 0], path[:, 1], true_x[0], true_x[1])
+    return {"path": path.tolist(), "target_path": tpath.tolist(),
+            "true": [true_x.tolist(), true_y.tolist()], "error_m": err.tolist(), "loss": losses,
+            "user_id": prep.population.user_ids[k]}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def calibration_trace(seed: int = 0, window: int = 3, rounds: int = 6, iters: int = 60) -> dict:
+    """Recoveries of one trajectory point over the rounds that see it: raw error per round and
+    the error of the calibrated estimate (mean of the recoveries so far, Eq. 9)."""
+    from core.attacks import registry
+    from core.experiments import runner
+    from core.experiments.config import RunConfig
+    from core.experiments.setup import prepare
+    from core.metrics.attack import errors_m
+
+    cfg = RunConfig(dataset="demo", clients=3, rounds=rounds, window=window, iters=iters, seed=seed)
+    prep = prepare(cfg)
+    res = runner.run(prep, {"st-gia": registry.get("st-gia")})
+    point = window  # the first target point: seen as target in round 1, then in W windows
+    rows = []
+    for ra in res.attacks["st-gia"]:
+        j = np.flatnonzero(ra.point_idx == point)
+        if not len(j):
+            continue
+        j = int(j[0])
+        raw = errors_m(ra.raw_latlon[0, j], ra.true_latlon[0, j])
+        rows.append({"round": ra.round, "raw_error_m": float(raw),
+                     "calibrated_error_m": float(ra.errors_m[0, j])})
+    return {"point": point, "rows": rows, "user_id": prep.population.user_ids[0]}

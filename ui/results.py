@@ -1,0 +1,129 @@
+"""Showing result documents: metrics, the reconstruction map and the plotly charts.
+
+The map and figure builders are `core.viz`; this module only lays them out and adds the widgets
+(client picker, round slider, layer toggles).
+"""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from core.viz import figures, maps
+
+MAP_HEIGHT = 500
+
+
+def _fmt(v, spec: str = ".3f", unit: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:{spec}}{unit}"
+
+
+def show_map(m, key: str, height: int = MAP_HEIGHT) -> None:
+    """A folium map via streamlit-folium; no callbacks, so panning never reruns the app."""
+    st_folium(m, key=key, height=height, use_container_width=True, returned_objects=[])
+
+
+def metrics(doc: dict) -> None:
+    rows = doc.get("rounds", [])
+    if not rows:
+        st.info("No finished round yet.")
+        return
+    last = rows[-1]
+    asr = [r["asr"] for r in rows if r.get("asr") is not None]
+    recall = [r["recall_at_5"] for r in rows if r.get("recall_at_5") is not None]
+    cols = st.columns(5)
+    cols[0].metric("Rounds", f"{len(rows)}/{doc['config'].get('rounds', len(rows))}")
+    cols[1].metric("ASR, last round", _fmt(last.get("asr"), ".2f"),
+                   help=f"share of points within {doc['config'].get('threshold_m', 500):g} m")
+    cols[2].metric("Mean ASR", _fmt(sum(asr) / len(asr) if asr else None, ".2f"))
+    cols[3].metric("Median error, last round", _fmt(last.get("median_error_m"), ",.0f", " m"))
+    cols[4].metric("recall@5 (utility)", _fmt(recall[-1] if recall else None, ".3f"))
+    spent = last.get("epsilon_spent")
+    if doc["config"].get("defense", "none") != "none":
+        alloc = doc.get("allocation") or [r.get("epsilon_round") for r in rows]
+        st.caption(f"Defense **{doc['config']['defense']}**, total ε = "
+                   f"{doc['config'].get('epsilon')}: spent {_fmt(spent, '.3g')} after "
+                   f"{len(rows)} rounds; per-round allocation "
+                   + ", ".join(_fmt(a, ".3g") for a in alloc[:12]) + (" …" if len(alloc) > 12 else ""))
+
+
+def _user_label(recon: dict) -> dict[int, str]:
+    return {c["client"]: f"user {c['user_id']} (client {c['client']})" for c in recon.get("clients", [])}
+
+
+def reconstruction_panel(doc: dict, roads=None, key: str = "res", tiles: str = "none",
+                         live: bool = False) -> None:
+    """The map: one client or all, true vs reconstructed, error lines, roads, round slider."""
+    recon = doc.get("reconstructions") or {}
+    if not recon.get("clients"):
+        st.info("The map appears after the first round.")
+        return
+    labels = _user_label(recon)
+    options = ["all"] + sorted(labels)
+    c1, c2 = st.columns([2, 3])
+    client = c1.selectbox("Show", options, index=1 if len(options) > 2 else 0, key=f"{key}_client",
+                          format_func=lambda c: "all clients" if c == "all" else labels[c])
+    rounds = maps.rounds_of(recon)
+    round_ = None
+    if len(rounds) > 1 and not live:
+        picked = c2.slider("After round", rounds[0], rounds[-1], rounds[-1], key=f"{key}_round",
+                           help="how the reconstruction evolves: estimates as they stood after "
+                                "this round (calibration averages every recovery of a point); "
+                                "the last position shows the attacker's final estimates")
+        round_ = None if picked == rounds[-1] else picked
+    elif live and rounds:
+        c2.caption(f"Live: estimates after round {rounds[-1]}")
+    m = maps.reconstruction_map(recon, roads, client=None if client == "all" else client,
+                                round_=round_, tiles=tiles)
+    show_map(m, key=f"{key}_map")
+    st.caption("Blue: true trajectory · red dashed: the server's reconstruction · grey dotted: "
+               "error lines · light grey: road network. Toggle layers at the top right.")
+
+
+def charts(doc: dict, key: str = "res") -> None:
+    rows = doc.get("rounds", [])
+    if not rows:
+        return
+    cfg = doc["config"]
+    thr = cfg.get("threshold_m", 500.0)
+    errs = [p["error_m"] for c in (doc.get("reconstructions") or {}).get("clients", [])
+            for p in c["points"]]
+    t1, t2, t3, t4 = st.tabs(["ASR & error per round", "Error CDF", "AIT", "Utility & budget"])
+    with t1:
+        st.plotly_chart(figures.rounds_figure(rows, thr), key=f"{key}_rounds")
+    with t2:
+        st.plotly_chart(figures.error_cdf(errs, thr), key=f"{key}_cdf")
+    with t3:
+        st.plotly_chart(figures.ait_figure(rows, cfg.get("iters")), key=f"{key}_ait")
+    with t4:
+        st.plotly_chart(figures.utility_figure(rows), key=f"{key}_util")
+
+
+def attack_result(doc: dict, roads=None, key: str = "res", tiles: str = "none",
+                  live: bool = False) -> None:
+    """Everything about one attack run."""
+    metrics(doc)
+    reconstruction_panel(doc, roads, key, tiles, live)
+    charts(doc, key)
+
+
+def demo_roads():
+    """The demo city's road network (generated, not user data: cached for all sessions)."""
+    return _demo_roads()
+
+
+@st.cache_resource(show_spinner=False)
+def _demo_roads():
+    from core.experiments.config import RunConfig
+    from core.experiments.setup import load_inputs
+
+    return load_inputs(RunConfig())[1]
+
+
+def roads_for_doc(doc: dict):
+    """Road network to draw under a stored document: the demo's; others are not reloaded."""
+    cfg = doc.get("config", {})
+    return demo_roads() if cfg.get("dataset") == "demo" and not cfg.get("roads") else None

@@ -1,0 +1,167 @@
+"""Views of the experiment documents (compare-attacks, ablation, compare-defenses, defense maps),
+shared by their pages and by History."""
+from __future__ import annotations
+
+import json
+import math
+
+import streamlit as st
+
+from core.errors import InputError
+from core.store.export import defense_rows
+from core.viz import figures, maps
+from ui.results import metrics, roads_for_doc, show_map
+
+
+def _paper_table(doc: dict, metric: str) -> str | None:
+    try:
+        from core.experiments.compare import markdown_table
+        return markdown_table(doc, metric)
+    except Exception:  # noqa: BLE001 - the module may be missing or the document older
+        return None
+
+
+def comparison_view(doc: dict, key: str = "cmp") -> None:
+    """compare-attacks (`attacks`) or ablation (`variants`) document."""
+    group = "attacks" if "attacks" in doc else "variants"
+    series = {n: b.get("rounds", []) for n, b in doc.get(group, {}).items()}
+    if not series:
+        st.info("The document has no results.")
+        return
+    cfg = doc.get("config", {})
+    st.caption(f"dataset {cfg.get('dataset')}, {cfg.get('clients')} clients, "
+               f"{doc.get('rounds_run', cfg.get('rounds'))} rounds, window {cfg.get('window')}, "
+               f"{cfg.get('iters')} iterations, defense {cfg.get('defense', 'none')}"
+               + (" — stopped early" if doc.get("stopped") else ""))
+    if group == "variants":
+        st.plotly_chart(figures.ablation_figure(doc), key=f"{key}_abl")
+        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round, per variant"),
+                        key=f"{key}_abl_rounds")
+    else:
+        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round (Tables 3/4)"),
+                        key=f"{key}_asr")
+        st.plotly_chart(figures.series_figure(series, "ait", "AIT per round"), key=f"{key}_ait")
+    table = _paper_table(doc, "asr")
+    if table:
+        st.markdown(table)
+    else:
+        st.dataframe(figures.mean_table(series), hide_index=True, key=f"{key}_table")
+
+
+def parse_epsilons(text: str) -> list[float]:
+    """'1, 5, 10' -> [1.0, 5.0, 10.0]; every ε must be a number > 0."""
+    out = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise InputError(f"ε list: {part!r} is not a number") from None
+        if not (v > 0 and math.isfinite(v)):
+            raise InputError(f"ε list: every ε must be a number > 0, not {part}")
+        out.append(v)
+    if not out:
+        raise InputError("ε list: give at least one budget, e.g. 1, 5, 10")
+    return sorted(set(out))
+
+
+def defense_view(doc: dict, key: str = "def") -> None:
+    """compare-defenses document: Table 5 heatmaps, the frontier, allocations, the table."""
+    if not doc.get("defenses"):
+        st.info("The document has no defenses.")
+        return
+    cfg = doc.get("config", {})
+    st.caption(f"dataset {cfg.get('dataset')}, {cfg.get('clients')} clients, {cfg.get('rounds')} "
+               f"rounds, {cfg.get('iters')} attack iterations; attack {cfg.get('attack', 'st-gia')}")
+    t1, t2 = st.tabs(["ASR (Table 5)", "recall@5"])
+    with t1:
+        st.plotly_chart(figures.defense_heatmap(doc, "asr"), key=f"{key}_hm_asr")
+    with t2:
+        st.plotly_chart(figures.defense_heatmap(doc, "recall_at_5"), key=f"{key}_hm_rec")
+    st.plotly_chart(figures.frontier_figure(doc), key=f"{key}_frontier")
+    allocs = {n: b for n, b in doc["defenses"].items() if n != "none" and isinstance(b, dict)}
+    eps_all = sorted({e for b in allocs.values() for e in b}, key=float)
+    if eps_all:
+        eps = st.selectbox("Budget allocation at ε", eps_all, index=len(eps_all) - 1,
+                           key=f"{key}_alloc_eps")
+        series = {}
+        for n, b in allocs.items():
+            a = (b.get(eps) or {}).get("allocation")
+            if a and (n == "adaptive" or not series.get("uniform (baselines)")):
+                series["adaptive (ours)" if n == "adaptive" else "uniform (baselines)"] = a
+        if series:
+            st.plotly_chart(figures.allocation_figure(series, float(eps)), key=f"{key}_alloc")
+    st.dataframe(defense_rows(doc), hide_index=True, key=f"{key}_rows")
+
+
+def defense_maps_view(doc: dict, key: str = "dmaps", tiles: str = "none") -> None:
+    """One user's reconstruction under each defense, side by side."""
+    runs = doc.get("runs", {})
+    if not runs:
+        st.info("No runs in the document.")
+        return
+    first = next(iter(runs.values()))
+    clients = {c["client"]: f"user {c['user_id']} (client {c['client']})"
+               for c in first.get("reconstructions", {}).get("clients", [])}
+    if not clients:
+        st.info("No reconstructions yet.")
+        return
+    client = st.selectbox("User", sorted(clients), format_func=clients.get, key=f"{key}_client")
+    roads = roads_for_doc(first)
+    names = list(runs)
+    for row in range(0, len(names), 2):
+        cols = st.columns(2)
+        for col, name in zip(cols, names[row:row + 2]):
+            d = runs[name]
+            with col:
+                pts = [p for c in d["reconstructions"]["clients"] if c["client"] == client
+                       for p in c["points"]]
+                errs = sorted(p["error_m"] for p in pts)
+                med = errs[len(errs) // 2] if errs else float("nan")
+                eps = d["config"].get("epsilon")
+                label = "no defense" if name == "none" else f"{name}, ε = {eps:g}"
+                st.markdown(f"**{label}** — this user's median error {med:,.0f} m; "
+                            f"mean ASR {d['summary'].get('mean_asr')}")
+                m = maps.reconstruction_map(d["reconstructions"], roads, client=client, tiles=tiles)
+                show_map(m, key=f"{key}_{name}", height=360)
+
+
+def load_json_upload(label: str, key: str, required: tuple[str, ...]) -> dict | None:
+    """A result document from an uploaded JSON file (None if none / invalid, with an error)."""
+    f = st.file_uploader(label, type=["json"], key=key)
+    if f is None:
+        return None
+    try:
+        doc = json.loads(f.getvalue().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        st.error(f"{f.name}: not a JSON document ({exc})")
+        return None
+    if not isinstance(doc, dict) or not any(k in doc for k in required):
+        st.error(f"{f.name}: expected a document with {' or '.join(repr(k) for k in required)}")
+        return None
+    return doc
+
+
+def attack_doc_view(doc: dict, key: str, tiles: str = "none") -> None:
+    from ui.results import attack_result
+    attack_result(doc, roads_for_doc(doc), key=key, tiles=tiles)
+
+
+def any_view(kind: str, doc: dict, key: str, tiles: str = "none") -> None:
+    """Dispatch on the stored run's kind."""
+    if kind == "attack":
+        attack_doc_view(doc, key, tiles)
+    elif kind in ("compare-attacks", "ablation"):
+        comparison_view(doc, key)
+    elif kind == "compare-defenses":
+        defense_view(doc, key)
+    elif kind == "defense-maps":
+        defense_maps_view(doc, key, tiles)
+    else:
+        st.json(doc, expanded=False)
+
+
+__all__ = ["any_view", "comparison_view", "defense_maps_view", "defense_view", "metrics",
+           "parse_epsilons", "load_json_upload"]

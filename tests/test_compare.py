@@ -119,3 +119,12 @@ def test_cli_writes_json_md_csv_and_html(tmp_path, capsys):
         assert out.with_suffix(suffix).exists(), suffix
     printed = capsys.readouterr().out
     assert "| st-gia-no-mapping |" in printed
+
+
+def test_comparison_runs_under_a_defense(tiny):
+    cfg, prep = tiny
+    cfg = RunConfig(**{**cfg.to_dict(), "defense": "dpsgd", "epsilon": 10.0})
+    doc = compare.compare_attacks(cfg, "dlg,st-gia", prep=prep)
+    assert doc["config"]["defense"] == "dpsgd" and list(doc["attacks"]) == ["dlg", "st-gia"]
+    for entry in doc["attacks"].values():
+        _check_rounds(entry)

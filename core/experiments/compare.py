@@ -79,8 +79,11 @@ def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attack
     if group not in GROUP_KEYS:
         raise ValueError(f"group must be one of {GROUP_KEYS}")
     t0 = time.perf_counter()
-    defense = defenses.make(cfg.defense, cfg.epsilon)
+    defenses.make(cfg.defense, cfg.epsilon)  # fail on a bad name or budget before loading data
     prep = prep or prepare(cfg)
+    from core.experiments.defenses import make_defense  # roads / risk profile where needed
+
+    defense = make_defense(cfg.defense, cfg.epsilon, prep)
     result = runner.run(prep, specs, defense, iters=cfg.iters, progress=progress,
                         should_stop=should_stop)
     entries = {}
@@ -197,21 +200,15 @@ def csv_text(doc: dict) -> str:
 def asr_figure(doc: dict, metric: str = "asr"):
     """A plotly figure of `metric` per round, one line per attack/variant (None without plotly)."""
     try:
-        import plotly.graph_objects as go
-    except ImportError:
+        from core.viz.figures import series_figure
+    except ImportError:  # plotly missing
         return None
     key, entries = _group(doc)
-    fig = go.Figure()
-    for name, e in entries.items():
-        fig.add_trace(go.Scatter(x=[r["round"] for r in e["rounds"]],
-                                 y=[r[metric] for r in e["rounds"]], mode="lines+markers", name=name))
     cfg = doc["config"]
     title = "Attack comparison" if key == "attacks" else f"Ablation of {cfg.get('base', 'st-gia')}"
-    fig.update_layout(title=f"{title}: {metric.upper()} per round ({cfg['dataset']}, "
-                            f"{cfg['clients']} clients, {cfg['iters']} iterations)",
-                      xaxis_title="global round", yaxis_title=metric.upper(),
-                      yaxis_range=[0, 1.02] if metric == "asr" else None, template="plotly_white")
-    return fig
+    return series_figure({n: e["rounds"] for n, e in entries.items()}, metric,
+                         f"{title}: {metric.upper()} per round ({cfg['dataset']}, "
+                         f"{cfg['clients']} clients, {cfg['iters']} iterations)")
 
 
 def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list[Path]:

@@ -36,27 +36,11 @@ tiles = form.tiles
 
 
 def render(j: jobs.Job) -> None:
-    jobs.progress_line(j)
-    if j.extra.get("dataset"):
-        with st.expander("Dataset"):
-            st.json(j.extra["dataset"], expanded=True)
-    if j.error:
-        st.error(j.error)
-        return
-    doc = j.partial if j.running else j.doc
-    if doc:
-        results.metrics(doc)
+    results.attack_job_summary(j, show_dataset=True)
 
 
 def render_slow(j: jobs.Job) -> None:
-    doc = j.partial if j.running else j.doc
-    if j.error or not doc:
-        return
-    results.reconstruction_panel(doc, j.extra.get("roads"), key="lab", tiles=tiles, live=j.running)
-    results.charts(doc, key="lab")
-    if j.run_id:
-        private = " (private to this session)" if j.private else ""
-        st.caption(f"Saved as run `{j.run_id}`{private} — reopen, compare or download it in History.")
+    results.attack_job_details(j, key="lab", tiles=tiles)
 
 
 if jobs.panel(KEY, render, render_slow) is None:

@@ -67,23 +67,11 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:",
 
 
 def render(j: jobs.Job) -> None:
-    jobs.progress_line(j)
-    if j.error:
-        st.error(j.error)
-        return
-    doc = j.partial if j.running else j.doc
-    if doc:
-        results.metrics(doc)
+    results.attack_job_summary(j)
 
 
 def render_slow(j: jobs.Job) -> None:
-    doc = j.partial if j.running else j.doc
-    if j.error or not doc:
-        return
-    results.reconstruction_panel(doc, j.extra.get("roads"), key="home", live=j.running)
-    results.charts(doc, key="home")
-    if j.run_id:
-        st.caption(f"Saved as run `{j.run_id}` (see History).")
+    results.attack_job_details(j, key="home")
 
 
 jobs.panel(KEY, render, render_slow)

@@ -127,3 +127,31 @@ def roads_for_doc(doc: dict):
     """Road network to draw under a stored document: the demo's; others are not reloaded."""
     cfg = doc.get("config", {})
     return demo_roads() if cfg.get("dataset") == "demo" and not cfg.get("roads") else None
+
+
+def attack_job_summary(job, show_dataset: bool = False) -> None:
+    """The fast part of an attack job's panel: progress line, error or metrics."""
+    from ui import jobs
+
+    jobs.progress_line(job)
+    if show_dataset and job.extra.get("dataset"):
+        with st.expander("Dataset"):
+            st.json(job.extra["dataset"], expanded=True)
+    if job.error:
+        st.error(job.error)
+        return
+    doc = job.partial if job.running else job.doc
+    if doc:
+        metrics(doc)
+
+
+def attack_job_details(job, key: str, tiles: str = "none") -> None:
+    """The slow part: the reconstruction map, the charts and where the run was saved."""
+    doc = job.partial if job.running else job.doc
+    if job.error or not doc:
+        return
+    reconstruction_panel(doc, job.extra.get("roads"), key=key, tiles=tiles, live=job.running)
+    charts(doc, key=key)
+    if job.run_id:
+        private = " (private to this session)" if job.private else ""
+        st.caption(f"Saved as run `{job.run_id}`{private} — reopen, compare or download it in History.")

@@ -117,6 +117,15 @@ def first_line(path: str | Path, encoding: str = "latin-1") -> tuple[str, int] |
     return None
 
 
+def read_header(f: TextIO, path: str, expected: str) -> str:
+    """The header line without its line break; a clear error when the file has none."""
+    header = f.readline()
+    if not header.strip():
+        raise DataFormatError("no header line (the file is empty or starts with a blank "
+                              f"line); {expected}", path=path, line=1)
+    return header.rstrip("\r\n")
+
+
 def split_header(line: str, sep: str) -> list[str]:
     """Split a header line with CSV quoting; names are stripped of surrounding whitespace."""
     return [name.strip() for name in next(csv.reader([line], delimiter=sep))]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.data.formats import Format
 from core.data.formats._table import (TableSpec, dataset_name, open_text, parse_iso, parse_unix,
-                                      read_table, sniff_separator, split_header)
+                                      read_header, read_table, sniff_separator, split_header)
 from core.data.trajectory import TrajectoryDataset
 from core.errors import DataFormatError, ParameterError
 
@@ -78,12 +78,7 @@ def load(path: str, columns: dict | None = None, max_rows: int | None = None,
          bad_rows: str = "error") -> TrajectoryDataset:
     path = str(path)
     with open_text(path, "utf-8-sig") as f:
-        header = f.readline()
-        if not header.strip():
-            raise DataFormatError("no header line (the file is empty or starts with a blank "
-                                  "line); the csv format needs a header naming the columns",
-                                  path=path, line=1)
-        header = header.rstrip("\r\n")
+        header = read_header(f, path, "the csv format needs a header naming the columns")
         sep = sniff_separator(header)
         names = split_header(header, sep)
         found = find_columns(names, columns)

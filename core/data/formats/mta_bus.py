@@ -32,7 +32,7 @@ from pathlib import Path
 
 from core.data.formats import Format
 from core.data.formats._table import (TableSpec, dataset_name, open_text, parse_strptime,
-                                      read_table, split_header)
+                                      read_header, read_table, split_header)
 from core.data.trajectory import TrajectoryDataset
 from core.errors import DataFormatError
 
@@ -52,11 +52,7 @@ def load(path: str, columns: dict | None = None, max_rows: int | None = None,
          bad_rows: str = "error") -> TrajectoryDataset:
     path = str(path)
     with open_text(path, "utf-8-sig") as f:
-        header = f.readline()
-        if not header.strip():
-            raise DataFormatError("no header line (the file is empty or starts with a blank "
-                                  "line); expected the MTA bus CSV header", path=path, line=1)
-        names = split_header(header.rstrip("\r\n"), ",")
+        names = split_header(read_header(f, path, "expected the MTA bus CSV header"), ",")
         missing = [c for c in (TIME_COL, USER_COL, LAT_COL, LON_COL) if c not in names]
         if missing:
             raise DataFormatError(f"header lacks column(s) {', '.join(missing)} of the MTA bus "

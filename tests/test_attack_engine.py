@@ -124,3 +124,23 @@ def test_retro_pass_pins_down_round_one_after_round_w():
     assert sess.records and max(sess.records) == 4
     assert final_scores(sess, rounds[0])["asr_final"] == 1.0
     assert final_scores(sess, rounds[0])["median_error_final_m"] < 50.0
+
+
+def test_mapper_returns_the_nearer_of_road_point_and_venue():
+    net = grid_network(n=6)
+    pop = population_on(net, n_clients=2)
+    rng = np.random.default_rng(3)
+    venues = np.stack([rng.uniform(40.74, 40.77, 40), rng.uniform(-74.0, -73.97, 40)], 1)
+    mapper = Mapper(pop.normalizer, net, venues)
+    z = rng.normal(0.5, 1.0, size=(500, 2))  # many points far outside the network
+    got = pop.normalizer.denormalize(mapper(z))
+    ll = pop.normalizer.denormalize(z)
+    proj = LocalProjection(*pop.normalizer.bbox.center)
+    px, py = proj.to_xy(ll[:, 0], ll[:, 1])
+    rlat, rlon = net.snap(ll[:, 0], ll[:, 1])
+    rx, ry = proj.to_xy(rlat, rlon)
+    vx, vy = proj.to_xy(venues[:, 0], venues[:, 1])
+    dv = np.hypot(vx[None] - px[:, None], vy[None] - py[:, None])
+    want = np.where((np.hypot(rx - px, ry - py) < dv.min(1))[:, None],
+                    np.stack([rlat, rlon], 1), venues[dv.argmin(1)])
+    assert np.allclose(got, want, atol=1e-9)

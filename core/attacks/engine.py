@@ -106,6 +106,9 @@ def _project(spec: AttackSpec, x: Tensor, y: Tensor, y_fixed: bool, model: Model
         if not y_fixed and model.head == "regression":
             y.clamp_(0.0, 1.0)
     if spec.mapping and mapper is not None:
-        x.copy_(torch.as_tensor(mapper(x.detach().numpy().astype(np.float64)), dtype=x.dtype))
-        if not y_fixed and model.head == "regression":
-            y.copy_(torch.as_tensor(mapper(y.detach().numpy().astype(np.float64)), dtype=y.dtype))
+        with_y = not y_fixed and model.head == "regression"
+        pts = [x.detach().reshape(-1, 2)] + ([y.detach().reshape(-1, 2)] if with_y else [])
+        mapped = torch.as_tensor(mapper(torch.cat(pts).numpy().astype(np.float64)), dtype=x.dtype)
+        x.copy_(mapped[:x.numel() // 2].view_as(x))  # one mapper call for window and target
+        if with_y:
+            y.copy_(mapped[x.numel() // 2:].view_as(y))

@@ -30,6 +30,11 @@ class Mapper:
             raise ValueError("Mapper needs a road network or known venues")
         self._proj = LocalProjection(*self.normalizer.bbox.center)
         self._tree = None
+        if self.roads is not None:  # the network's bbox in metres: a lower bound on road distance
+            bb = self.roads.bbox
+            bx, by = self._proj.to_xy(np.array([bb.lat_min, bb.lat_max]),
+                                      np.array([bb.lon_min, bb.lon_max]))
+            self._road_box = (bx.min(), bx.max(), by.min(), by.max())
         if self.venues is not None and len(self.venues):
             self._vxy = np.stack(self._proj.to_xy(self.venues[:, 0], self.venues[:, 1]), 1)
             self._tree = cKDTree(self._vxy)
@@ -37,15 +42,25 @@ class Mapper:
     def __call__(self, z: np.ndarray) -> np.ndarray:
         ll = self.normalizer.denormalize(z.reshape(-1, 2))
         x, y = self._proj.to_xy(ll[:, 0], ll[:, 1])
-        best = np.full(len(x), np.inf)
         out = ll.copy()
-        if self.roads is not None:
-            rlat, rlon = self.roads.snap(ll[:, 0], ll[:, 1])
-            rx, ry = self._proj.to_xy(rlat, rlon)
-            best = np.hypot(rx - x, ry - y)
-            out = np.stack([rlat, rlon], 1)
+        best = np.full(len(x), np.inf)
         if self._tree is not None:
-            d, i = self._tree.query(np.stack([x, y], 1))
-            closer = d < best
-            out[closer] = self.venues[i[closer]]
+            best, i = self._tree.query(np.stack([x, y], 1))
+            out = self.venues[i]
+        if self.roads is not None:
+            # only points whose nearest venue is farther than the network's bbox can go to a road
+            need = self._box_distance(x, y) < best
+            if need.any():
+                rlat, rlon = self.roads.snap(ll[need, 0], ll[need, 1])
+                rx, ry = self._proj.to_xy(rlat, rlon)
+                closer = np.hypot(rx - x[need], ry - y[need]) < best[need]
+                rows = np.flatnonzero(need)[closer]
+                out[rows] = np.stack([rlat[closer], rlon[closer]], 1)
         return self.normalizer.normalize(out).reshape(z.shape)
+
+    def _box_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Distance (m) from each point to the road network's bbox; 0 inside it."""
+        x0, x1, y0, y1 = self._road_box
+        dx = np.maximum(np.maximum(x0 - x, 0.0), x - x1)
+        dy = np.maximum(np.maximum(y0 - y, 0.0), y - y1)
+        return np.hypot(dx, dy)

@@ -9,6 +9,7 @@ import tempfile
 from core.attacks import registry as attacks
 from core.attacks.spec import AttackSpec
 from core.experiments.config import RunConfig
+from core.experiments.report import reconstructions, round_rows
 from ui.data import DataChoice, load_roads, load_trajectories
 from ui.jobcore import Job
 
@@ -33,54 +34,10 @@ def has_components(name: str) -> dict[str, bool]:
     return {k: bool(getattr(spec, f)) for k, (f, _) in COMPONENTS.items()}
 
 
-def _num(v):
-    import math
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
-
-
-def live_reconstructions(rounds) -> dict:
-    """The reconstructions part of an attack document from the rounds finished so far: per
-    point the latest estimate (the runner's end-of-run estimates exist only once it ends)."""
-    import numpy as np
-
-    latest: dict[tuple[int, int], tuple[list, list, float, int]] = {}
-    by_round = []
-    for ra in rounds:
-        clients, idx = ra.clients.tolist(), ra.point_idx.tolist()
-        for row, c in enumerate(clients):
-            for j, p in enumerate(idx):
-                old = latest.get((c, p))
-                latest[(c, p)] = (ra.true_latlon[row, j].tolist(),
-                                  np.round(ra.est_latlon[row, j], 7).tolist(),
-                                  round(float(ra.errors_m[row, j]), 2),
-                                  old[3] if old else ra.round)
-        by_round.append({"round": ra.round, "clients": clients, "point_index": idx,
-                         "rec": np.round(ra.est_latlon, 7).tolist(),
-                         "error_m": np.round(ra.errors_m, 2).tolist()})
-    per_client: dict[int, list] = {}
-    for (c, p), (true, rec, err, first) in sorted(latest.items()):
-        per_client.setdefault(c, []).append({"index": p, "true": true, "rec": rec,
-                                             "error_m": err, "first_round": first})
-    return {"clients": [{"client": c, "user_id": None, "points": pts}
-                        for c, pts in per_client.items()], "by_round": by_round}
-
-
 def partial_doc(result, name: str, config: dict) -> dict:
     """Rows and reconstructions of the rounds finished so far (utility lags one round)."""
-    rows = []
-    for i, ra in enumerate(result.attacks[name]):
-        ut = result.utility[i] if i < len(result.utility) else {}
-        bud = result.budget[i] if i < len(result.budget) else {}
-        rows.append({"round": ra.round, "asr": _num(ra.asr), "ait": _num(ra.ait),
-                     "ait_success": _num(ra.ait_success), "median_error_m": _num(ra.median_error_m),
-                     "recall_at_5": _num(ut.get("recall_at_5")),
-                     "epsilon_round": _num(bud.get("epsilon_round")),
-                     "epsilon_spent": _num(bud.get("epsilon_spent"))})
-    recon = live_reconstructions(result.attacks[name])
-    ids = result.prepared.population.user_ids
-    for c in recon["clients"]:
-        c["user_id"] = ids[c["client"]]
-    return {"config": config, "rounds": rows, "reconstructions": recon, "live": True}
+    return {"config": config, "rounds": round_rows(result, name),
+            "reconstructions": reconstructions(result, name), "live": True}
 
 
 def build_defense(cfg: RunConfig, prep, job: Job, private: bool):

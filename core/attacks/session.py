@@ -19,6 +19,7 @@ from core.attacks.calibration import Calibrator
 from core.attacks.engine import Problem, invert
 from core.attacks.spec import AttackSpec
 from core.data.preprocess import Normalizer
+from core.federated.clients import window_points
 from core.federated.rounds import RoundRecord
 from core.geo.distance import EARTH_RADIUS_M
 from core.metrics.attack import ASR_THRESHOLD_M, ait_summary, asr, errors_m
@@ -118,7 +119,7 @@ class AttackSession:
     def attack_round(self, rec: RoundRecord) -> RoundAttack:
         """Attack one round's uploads; with `retro`, then revisit kept rounds (see `_retro`)."""
         t0 = time.perf_counter()
-        idx = self._point_index(rec.round)
+        idx = window_points(rec.round, self.window, self.batch)
         z, first, y_loc, free = self._solve(rec, idx)
         self._learn(rec, idx, z, y_loc, free)
         ra = self._score(rec, idx, z, first, time.perf_counter() - t0)
@@ -181,7 +182,7 @@ class AttackSession:
             rec = self.records.get(r)
             if rec is None:
                 continue
-            idx = self._point_index(r)
+            idx = window_points(r, self.window, self.batch)
             kn = self.known[rec.clients][:, idx[:, :self.window], 0]
             if not np.isnan(kn).any():
                 continue
@@ -207,10 +208,6 @@ class AttackSession:
         if self.model.head == "regression":
             return y
         return torch.as_tensor(self.vocab, dtype=torch.float32)[y.argmax(-1)]
-
-    def _point_index(self, round_t: int) -> np.ndarray:
-        starts = round_t - 1 + np.arange(self.batch)
-        return starts[:, None] + np.arange(self.window + 1)[None, :]
 
     def _score(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, first: np.ndarray,
                seconds: float) -> RoundAttack:

@@ -159,7 +159,7 @@ def markdown_table(doc: dict, metric: str = "asr", digits: int = 3) -> str:
     cols = table_rounds(all_rounds)
     label = "attack" if key == "attacks" else "variant"
     head = (f"| {label} \\ round ({metric.upper()}) | " + " | ".join(str(c) for c in cols)
-            + f" | mean | seconds |\n|---|" + "---:|" * (len(cols) + 2) + "\n")
+            + " | mean | seconds |\n|---|" + "---:|" * (len(cols) + 2) + "\n")
     lines = []
     for name, e in entries.items():
         by_round = {r["round"]: r[metric] for r in e["rounds"]}

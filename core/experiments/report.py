@@ -17,14 +17,18 @@ def _num(v: float) -> float | None:
 def round_rows(result: RunResult, attack: str) -> list[dict]:
     """[{"round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5", ...}] per round."""
     rows = []
-    finals = result.final.get(attack) or [{}] * len(result.attacks[attack])
-    for ra, ut, bud, fin in zip(result.attacks[attack], result.utility, result.budget, finals):
+    finals = result.final.get(attack, [])
+    for i, ra in enumerate(result.attacks[attack]):
+        # while a run is live, utility lags one round and end-of-run scores do not exist yet
+        ut = result.utility[i] if i < len(result.utility) else {}
+        bud = result.budget[i] if i < len(result.budget) else {}
+        fin = finals[i] if i < len(finals) else {}
         rows.append({"round": ra.round, "asr": _num(ra.asr), "ait": _num(ra.ait),
                      "ait_success": _num(ra.ait_success), "median_error_m": _num(ra.median_error_m),
-                     "recall_at_5": _num(ut["recall_at_5"]),
-                     "median_pred_error_m": _num(ut["median_pred_error_m"]),
-                     "epsilon_round": _num(bud["epsilon_round"]),
-                     "epsilon_spent": _num(bud["epsilon_spent"]),
+                     "recall_at_5": _num(ut.get("recall_at_5")),
+                     "median_pred_error_m": _num(ut.get("median_pred_error_m")),
+                     "epsilon_round": _num(bud.get("epsilon_round")),
+                     "epsilon_spent": _num(bud.get("epsilon_spent")),
                      "asr_final": _num(fin.get("asr_final")),
                      "median_error_final_m": _num(fin.get("median_error_final_m")),
                      "attack_seconds": _num(ra.seconds)})
@@ -46,24 +50,31 @@ def summary(rows: list[dict], seconds: float) -> dict:
 
 
 def reconstructions(result: RunResult, attack: str) -> dict:
-    """Per client and trajectory point: true and reconstructed lat/lon (the attacker's estimate
-    at the end of the run), and per round the estimates of that round's points as they stood
-    then (for the dashboard's round slider)."""
+    """Per client and trajectory point: true and reconstructed lat/lon — the attacker's estimate
+    at the end of the run, or while the run is live the latest estimate so far — and per round
+    the estimates of that round's points as they stood then (for the dashboard's round slider)."""
     pop = result.prepared.population
+    rounds = result.attacks[attack]
     first_round: dict[tuple[int, int], int] = {}
-    for ra in result.attacks[attack]:
-        for c in ra.clients.tolist():
-            for p in ra.point_idx.tolist():
+    latest: dict[int, dict[int, np.ndarray]] = {}
+    for ra in rounds:
+        for row, c in enumerate(ra.clients.tolist()):
+            for j, p in enumerate(ra.point_idx.tolist()):
                 first_round.setdefault((c, p), ra.round)
+                latest.setdefault(c, {})[p] = ra.est_latlon[row, j]
+    final = result.final_points.get(attack)
+    if final is None:  # live: no end-of-run estimates yet
+        final = {c: (np.array(sorted(pts)), np.array([pts[p] for p in sorted(pts)]))
+                 for c, pts in latest.items()}
     clients = []
-    for c, (idx, est) in sorted(result.final_points.get(attack, {}).items()):
+    for c, (idx, est) in sorted(final.items()):
         true = pop.latlon[c][idx]
         err = errors_m(est, true)
         pts = [{"index": int(p), "true": true[j].tolist(), "rec": np.round(est[j], 7).tolist(),
                 "error_m": round(float(err[j]), 2), "first_round": first_round[(c, int(p))]}
                for j, p in enumerate(idx)]
         clients.append({"client": c, "user_id": pop.user_ids[c], "points": pts})
-    return {"clients": clients, "by_round": [_round_entry(ra) for ra in result.attacks[attack]]}
+    return {"clients": clients, "by_round": [_round_entry(ra) for ra in rounds]}
 
 
 def _round_entry(ra: RoundAttack) -> dict:

@@ -14,6 +14,12 @@ from core.data.preprocess import Normalizer
 from core.data.trajectory import Trajectory
 
 
+def window_points(round_t: int, window: int, batch: int) -> np.ndarray:
+    """(B, W+1) trajectory indices of round t's windows: window points, then the target."""
+    starts = round_t - 1 + np.arange(batch)
+    return starts[:, None] + np.arange(window + 1)[None, :]
+
+
 @dataclass(frozen=True)
 class ClientPopulation:
     """Selected users' trajectories, in lat/lon and normalised coordinates.
@@ -38,15 +44,10 @@ class ClientPopulation:
     def n_clients(self) -> int:
         return len(self.user_ids)
 
-    def point_index(self, round_t: int, window: int, batch: int) -> np.ndarray:
-        """(B, W+1) trajectory indices of the round's window points followed by the target."""
-        starts = round_t - 1 + np.arange(batch)
-        return starts[:, None] + np.arange(window + 1)[None, :]
-
     def round_batch(self, clients: np.ndarray, round_t: int, window: int,
                     batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """x (K, B, W, 2) and y (K, B, 2), float32 normalised, for the given client indices."""
-        idx = self.point_index(round_t, window, batch)
+        idx = window_points(round_t, window, batch)
         seq = np.stack([self.points[k][idx] for k in clients])  # (K, B, W+1, 2)
         t = torch.as_tensor(seq, dtype=torch.float32)
         return t[:, :, :window], t[:, :, window]

@@ -15,7 +15,7 @@ from core.cli.main import main
 from core.defenses import registry
 from core.defenses.budget import RiskProfile
 from core.errors import ParameterError
-from core.experiments import defenses as dx
+from core.experiments import defense_setup as dx
 from core.experiments import runner
 from core.experiments.config import RunConfig
 from core.experiments.setup import prepare

@@ -46,7 +46,7 @@ def build_defense(cfg: RunConfig, prep, job: Job, private: bool):
     if cfg.defense == "none":
         return None, None
     try:
-        from core.experiments.defenses import make_defense
+        from core.experiments.defense_setup import make_defense
     except ImportError:
         from core.defenses import registry as defenses
         return defenses.make(cfg.defense, cfg.epsilon), None

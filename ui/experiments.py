@@ -112,7 +112,7 @@ def run_defense_maps(job: Job, cfg: RunConfig, choice: DataChoice, names: list[s
     job.total = T * len(names)
     runs: dict[str, dict] = {}
     try:
-        from core.experiments.defenses import make_defense
+        from core.experiments.defense_setup import make_defense
     except ImportError:
         make_defense = None
     for i, name in enumerate(names):

@@ -8,7 +8,7 @@ from core.cli.common import ProgressBar, add_run_arguments, config_from, write_j
 from core.defenses import registry as defenses
 from core.experiments.report import attack_json, table
 from core.experiments import runner
-from core.experiments.defenses import make_defense
+from core.experiments.defense_setup import make_defense
 from core.experiments.setup import prepare
 
 

@@ -17,7 +17,7 @@ for W+1 rounds and is perturbed afresh each time, so over the run it is released
 is a per-location guarantee: two true locations d km apart give output distributions within e^(ε·d).
 
 Road networks. GeoGI, PGEM and Geo-I with snapping need `roads`. `start()` raises an InputError when
-they are missing; `core.experiments.defenses.make_defense` supplies the run's network, or — for a
+they are missing; `core.experiments.defense_setup.make_defense` supplies the run's network, or — for a
 dataset without one — a stand-in built by `core.geo.loaders.from_locations` over the dataset's
 public venue locations.
 """
@@ -60,7 +60,7 @@ class LocationDefense(ClientDefense):
         if self.wants_roads and self.roads is None:
             raise InputError(
                 f"defense {self.name!r} needs a road network (option roads=...): build it with "
-                f"core.experiments.defenses.make_defense(name, epsilon, prepared), which passes "
+                f"core.experiments.defense_setup.make_defense(name, epsilon, prepared), which passes "
                 f"the run's network (--roads, or the demo's), else a graph over the dataset's venues")
         if self.roads is not None and self.distances is None and self.wants_roads:
             self.distances = DistanceCache(self.roads)
@@ -170,7 +170,7 @@ class AdaptiveDefense(LocationDefense):
     """The paper's adaptive strategy (Algorithm 2): adaptive budget + PGEM (Eq. 13).
 
     profile: per-round ASR/AIT of an undefended ST-GIA run on a proxy population
-        (`core.experiments.defenses.risk_profile` computes and caches it).
+        (`core.experiments.defense_setup.risk_profile` computes and caches it).
     alpha, beta, f1, f2, spend_remainder: the allocation (`core.defenses.budget`).
     radius_km: the default constraint domain of user k is every road node within `radius_km`
         (shortest path) of a node nearest to one of k's visited locations (its whole trajectory).
@@ -201,7 +201,7 @@ class AdaptiveDefense(LocationDefense):
     def allocate(self, rounds: int) -> list[float]:
         if self.profile is None:
             raise InputError("defense 'adaptive' needs a risk profile (per-round ASR/AIT of an "
-                             "undefended proxy run): build it with core.experiments.defenses."
+                             "undefended proxy run): build it with core.experiments.defense_setup."
                              "make_defense(...) or pass profile=RiskProfile(...)")
         return adaptive_allocation(self.epsilon, self.profile, rounds, self.alpha, self.beta,
                                    self.f1, self.f2, self.spend_remainder)

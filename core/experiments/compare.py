@@ -81,7 +81,7 @@ def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attack
     t0 = time.perf_counter()
     defenses.make(cfg.defense, cfg.epsilon)  # fail on a bad name or budget before loading data
     prep = prep or prepare(cfg)
-    from core.experiments.defenses import make_defense  # roads / risk profile where needed
+    from core.experiments.defense_setup import make_defense  # roads / risk profile where needed
 
     defense = make_defense(cfg.defense, cfg.epsilon, prep)
     result = runner.run(prep, specs, defense, iters=cfg.iters, progress=progress,

@@ -1,151 +1,31 @@
-"""Defense experiments: building a defense for a prepared run, the adaptive strategy's risk
-profile (proxy run, cached on disk), and the defense sweep behind Table 5 / Fig. 5.
-
-Every defended result is a full federated run attacked by ST-GIA through `runner.run`, the same
-loop as the undefended one (the defense is a hook, DESIGN.md §8).
-
-Risk profile. The adaptive strategy needs ASR[t] and AIT[t] before training starts. They come
-from an undefended ST-GIA run on a *proxy population*: users who are not among the defended
-clients (`select_users(..., exclude=clients)`), drawn with a seed stream distinct from the
-clients'. Same dataset, model, federation and attack settings, as many proxies as clients (fewer if
-the dataset runs out). The profile is cached as JSON under `$ST_GIA_CACHE/risk_profiles` (else
-`~/.cache/st-gia-lab/risk_profiles`), keyed by everything that changes it: dataset (path, size,
-mtime) and every RunConfig field except attack/defense/epsilon (roads, rounds, window, batch,
-iters, seed, clients, model and federation settings, ...).
+"""The defense sweep behind Table 5 / Fig. 5: the undefended run once, then every defense at every
+ε, each a full federated run attacked by ST-GIA through `runner.run`, the same loop as the
+undefended one (the defense is a hook, DESIGN.md §8). Building one defense (roads, risk profile)
+lives in `core.experiments.defense_setup`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from core.attacks import registry as attacks
-from core.data.preprocess import select_users
 from core.defenses import registry as defenses
 from core.defenses.budget import RiskProfile
 from core.defenses.mechanisms import DistanceCache
 from core.errors import InputError
 from core.experiments import runner
-from core.experiments.setup import HELDOUT_PER_CLIENT, Prepared
-from core.federated.clients import ClientPopulation
-from core.federated.defense_hook import ClientDefense
+from core.experiments.defense_setup import (PROFILE_ATTACK, cache_root, make_defense,
+                                            profile_key, risk_profile, roads_for)
+from core.experiments.setup import Prepared
 
 Progress = Callable[[dict], None]
 
 DEFAULT_EPSILONS = (1.0, 5.0, 10.0, 20.0, 50.0)
 DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
-PROFILE_ATTACK = "st-gia"
-PROXY_STREAM = 0x9E0C7  # second entry of the proxy selection's seed sequence: (seed, PROXY_STREAM)
-PROFILE_VERSION = 1     # bump when the profile's computation changes (invalidates the cache)
-# Config fields that do not change the proxy run (everything else is part of the cache key, so a
-# field added to RunConfig later invalidates profiles by default).
-_NOT_IN_KEY = ("attack", "defense", "epsilon")
-
-
-# --- roads -------------------------------------------------------------------------------------
-
-def roads_for(prep: Prepared):
-    """The run's road network, or a stand-in over the dataset's public venue locations
-    (`core.geo.loaders.from_locations`, k = 4 nearest neighbours, connected) when it has none."""
-    if prep.roads is not None:
-        return prep.roads
-    from core.geo.loaders import from_locations
-
-    v = np.asarray(prep.venues, dtype=np.float64)
-    return from_locations(v[:, 0], v[:, 1], name=f"{prep.dataset.name} venues (k-NN graph)")
-
-
-# --- risk profile --------------------------------------------------------------------------------
-
-def cache_root() -> Path:
-    root = os.environ.get("ST_GIA_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "st-gia-lab"
-
-
-def _dataset_fingerprint(spec: str) -> dict:
-    p = Path(spec)
-    if p.is_file():
-        st = p.stat()
-        return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return {"name": spec}
-
-
-def profile_key(prep: Prepared, attack: str = PROFILE_ATTACK) -> str:
-    """Hex digest of everything the proxy run depends on."""
-    cfg = prep.config.to_dict()
-    doc = {"v": PROFILE_VERSION, "attack": attack, "data": _dataset_fingerprint(cfg["dataset"]),
-           **{k: v for k, v in cfg.items() if k not in _NOT_IN_KEY}}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def proxy_prepared(prep: Prepared) -> Prepared:
-    """The run's setup with the clients replaced by proxy users not among them."""
-    cfg, fed, ds = prep.config, prep.fed, prep.dataset
-    taken = set(prep.population.user_ids)
-    eligible = sum(1 for tr in ds.trajectories
-                   if len(tr) >= fed.min_points and tr.user_id not in taken)
-    if eligible == 0:
-        raise InputError(f"dataset {ds.name!r} has no users outside the {len(taken)} clients with "
-                         f"at least {fed.min_points} points, so the adaptive defense has no proxy "
-                         f"population for its risk profile; use fewer clients, or pass a profile")
-    rng = np.random.default_rng((cfg.seed, PROXY_STREAM))
-    users = select_users(ds, min(cfg.clients, eligible), fed.min_points, rng, exclude=taken)
-    pop = ClientPopulation.from_trajectories(users, prep.normalizer)
-    hx, hy = pop.heldout_windows(fed.rounds + fed.window + fed.batch - 1, fed.window,
-                                 HELDOUT_PER_CLIENT)
-    return replace(prep, population=pop, heldout_x=hx, heldout_y=hy)
-
-
-def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache: bool = True,
-                 progress: Progress | None = None, attack: str = PROFILE_ATTACK) -> RiskProfile:
-    """Per-round ASR and AIT of an undefended `attack` run on a proxy population (cached)."""
-    path = Path(cache_dir) if cache_dir is not None else cache_root() / "risk_profiles"
-    path = path / f"{profile_key(prep, attack)}.json"
-    if use_cache and path.is_file():
-        try:
-            return RiskProfile.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError):
-            pass  # a corrupt cache entry is recomputed and overwritten
-    proxy = proxy_prepared(prep)
-    res = runner.run(proxy, {attack: attacks.get(attack)}, None, progress=progress)
-    rounds = res.attacks[attack]
-    meta = {"attack": attack, "proxy_users": list(proxy.population.user_ids),
-            "config": prep.config.to_dict(), "seconds": round(res.seconds, 3)}
-    prof = RiskProfile(tuple(r.asr for r in rounds), tuple(r.ait for r in rounds),
-                       int(prep.config.iters), meta)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(prof.to_dict()))
-        os.replace(tmp, path)  # atomic: concurrent runs never read half a file
-    return prof
-
-
-# --- building defenses ---------------------------------------------------------------------------
-
-def make_defense(name: str, epsilon: float | None, prep: Prepared, *,
-                 profile: RiskProfile | None = None, roads=None,
-                 distances: DistanceCache | None = None, cache_dir: str | Path | None = None,
-                 progress: Progress | None = None, **options) -> ClientDefense:
-    """`registry.make(name, epsilon, **options)` plus what the run supplies: the road network
-    (or its venue stand-in) for defenses that need one, and the risk profile for `adaptive`
-    (computed on a proxy population and cached, unless given)."""
-    d = defenses.make(name, epsilon, **options)
-    if getattr(d, "wants_roads", False) and getattr(d, "roads", None) is None:
-        d.roads = roads if roads is not None else roads_for(prep)
-        if distances is not None and distances.net is d.roads:
-            d.distances = distances
-    if hasattr(d, "profile") and d.profile is None:
-        d.profile = profile if profile is not None else risk_profile(prep, cache_dir,
-                                                                     progress=progress)
-    return d
 
 
 # --- the sweep -----------------------------------------------------------------------------------

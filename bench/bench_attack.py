@@ -84,8 +84,8 @@ def paper_scale(dataset: str, roads: str | None, attack: str) -> None:
     from core.experiments.config import RunConfig
     from core.experiments.setup import prepare
 
-    cfg = RunConfig(dataset=dataset, roads=roads, attack=attack, clients=100, rounds=50,
-                    window=1, iters=200, seed=0)
+    cfg = RunConfig.build(dataset=dataset, roads=roads, attack=attack, clients=100, rounds=50,
+                          window=1, iters=200, seed=0)
     t0 = time.perf_counter()
     prep = prepare(cfg)
     t1 = time.perf_counter()

@@ -3,7 +3,7 @@
     python bench/bench_dashboard.py [--reps 3] [--clients 20] [--rounds 20] [--iters N]
 
 For the default dashboard configuration (embedded demo city, `ui.forms.DEFAULTS`) it times
-`prepare(cfg)` + `runner.run(prep, {"st-gia": spec}, progress=...)` exactly as the page's worker
+the Attack lab's experiment (`core.experiments.single.run_attack`) exactly as the page's worker
 thread does, including building the live partial document after every round (what the page shows
 while it runs). Reported, as medians over `--reps` repetitions after one warm-up run (the server
 process pays torch's lazy imports once, on its first run):
@@ -25,11 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.attacks import registry  # noqa: E402
-from core.experiments import runner  # noqa: E402
 from core.experiments.config import RunConfig  # noqa: E402
-from core.experiments.report import attack_json  # noqa: E402
-from core.experiments.setup import prepare  # noqa: E402
 
 
 def dashboard_defaults() -> dict:
@@ -42,26 +38,22 @@ def dashboard_defaults() -> dict:
 
 
 def one_run(cfg: RunConfig) -> tuple[float, float, float]:
-    """(first round on screen, total, attack seconds) for one dashboard run."""
-    from ui.attack_run import _runner_result, partial_doc
+    """(first round on screen, total, attack seconds) for one dashboard run: the Attack lab's
+    experiment with a live partial document built after every round, as the page does."""
+    from core.experiments.single import partial_doc, run_attack
 
-    spec = registry.get(cfg.attack)
     t0 = time.perf_counter()
     first: list[float] = []
-    prep = prepare(cfg)
-    cfg_doc = dict(cfg.to_dict(), attack=spec.name)
+    cfg_doc = cfg.to_dict()
 
     def progress(ev: dict) -> None:
-        res = ev.get("result") or _runner_result()
-        if res is not None:
-            partial_doc(res, spec.name, cfg_doc)
+        partial_doc(ev["result"], ev["attack"], cfg_doc)
         if not first:
             first.append(time.perf_counter() - t0)
 
-    result = runner.run(prep, {spec.name: spec}, None, progress=progress)
-    attack_json(result, spec.name)
+    doc = run_attack(cfg, progress=progress)
     total = time.perf_counter() - t0
-    return first[0], total, sum(ra.seconds for ra in result.attacks[spec.name])
+    return first[0], total, sum(r["attack_seconds"] or 0.0 for r in doc["rounds"])
 
 
 def measure(cfg: RunConfig, reps: int) -> dict:
@@ -85,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from ui.jobcore import torch_threads
     torch_threads()  # the dashboard's worker setting (ST_GIA_TORCH_THREADS, default 1)
-    cfg = RunConfig(dataset="demo", clients=args.clients, rounds=args.rounds, iters=args.iters,
-                    attack=args.attack)
-    base = RunConfig(dataset="demo", clients=1, rounds=args.rounds, iters=args.iters,
-                     attack=args.attack)
+    cfg = RunConfig.build(clients=args.clients, rounds=args.rounds, iters=args.iters,
+                          attack=args.attack)
+    base = RunConfig.build(clients=1, rounds=args.rounds, iters=args.iters, attack=args.attack)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
     t0 = time.perf_counter()
@@ -97,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(wall incl. warm-up {time.perf_counter() - t0:.1f} s)")
     m = measure(cfg, args.reps)
     b = measure(base, args.reps)
-    print(f"\ndefault dashboard run: demo, {cfg.clients} clients, {cfg.rounds} rounds, "
-          f"{cfg.iters} iterations, {cfg.attack}; medians over {args.reps} reps")
+    f = cfg.federation
+    print(f"\ndefault dashboard run: demo, {f.clients} clients, {f.rounds} rounds, "
+          f"{cfg.attack.iters} iterations, {cfg.attack.attack}; medians over {args.reps} reps")
     print(f"| run | first round on screen (s) | total (s) | attack part (s) |")
     print(f"|---|---:|---:|---:|")
-    print(f"| default ({cfg.clients} clients) | {m['first']:.2f} | {m['total']:.2f} | {m['attack']:.2f} |")
+    print(f"| default ({f.clients} clients) | {m['first']:.2f} | {m['total']:.2f} | {m['attack']:.2f} |")
     print(f"| baseline (1 client) | {b['first']:.2f} | {b['total']:.2f} | {b['attack']:.2f} |")
     print(f"| ratio | {m['first'] / b['first']:.2f} | {m['total'] / b['total']:.2f} | "
           f"{m['attack'] / b['attack']:.2f} |")

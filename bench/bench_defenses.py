@@ -28,10 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.data.preprocess import Normalizer  # noqa: E402
-from core.data.trajectory import BBox, Trajectory  # noqa: E402
+from core.data.trajectory import Trajectory  # noqa: E402
 from core.defenses.budget import RiskProfile  # noqa: E402
 from core.defenses.location import AdaptiveDefense, GeoGIDefense  # noqa: E402
 from core.federated.clients import ClientPopulation  # noqa: E402
+from core.federated.defense_hook import DefenseContext  # noqa: E402
+from core.geo.bbox import BBox  # noqa: E402
 
 DATA = Path("/work/shared/data/road_nyc")
 NODES, EDGES = DATA / "manhattan_nodes.csv", DATA / "manhattan_edges.csv"
@@ -50,9 +52,10 @@ def population(net, n_clients: int, n_points: int, seed: int = 0) -> ClientPopul
                                                                    b.lon_min, b.lon_max)))
 
 
-def time_defense(defense, pop, rounds: int) -> dict:
+def time_defense(defense, ctx: DefenseContext) -> dict:
+    pop, rounds = ctx.population, ctx.rounds
     t0 = time.perf_counter()
-    defense.start(rounds, pop)
+    defense.start(ctx)
     start_s = time.perf_counter() - t0
     clients = np.arange(pop.n_clients)
     rng = np.random.default_rng(1)
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (NODES.is_file() and EDGES.is_file()):
         print(f"skipped: the Manhattan graph is not at {DATA}", file=sys.stderr)
         return 0
-    from core.geo.loaders import load_csv_pair
+    from core.geo.formats.csv_pair import load_csv_pair
 
     net = load_csv_pair(NODES, EDGES)
     t0 = time.perf_counter()
@@ -102,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Manhattan graph: {net.n_nodes} nodes, {net.n_edges} edges; {args.clients} clients x 2 "
           f"points per round, {T} rounds; snapper + csgraph build {index_s * 1000:.0f} ms (once)")
 
-    geogi = time_defense(GeoGIDefense(epsilon=args.epsilon, roads=net), pop, T)
+    geogi = time_defense(GeoGIDefense(epsilon=args.epsilon), DefenseContext(T, pop, roads=net))
     prof = RiskProfile(tuple(np.linspace(0.8, 0.2, T)), tuple(np.linspace(30, 150, T)), 200)
-    pgem = time_defense(AdaptiveDefense(epsilon=args.epsilon, roads=net, profile=prof), pop, T)
+    pgem = time_defense(AdaptiveDefense(epsilon=args.epsilon),
+                        DefenseContext(T, pop, roads=net, profile=prof))
 
     G = net.graph
     rng = np.random.default_rng(2)

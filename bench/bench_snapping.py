@@ -42,7 +42,8 @@ def generated_grid(n: int = 64, seed: int = 0) -> RoadNetwork:
 
 
 def load_network(spec: str | None) -> RoadNetwork:
-    from core.geo.loaders import load_csv_pair, load_road_network
+    from core.geo.formats.csv_pair import load_csv_pair
+    from core.geo.loaders import load_road_network
 
     if spec:
         return load_road_network(spec)

@@ -1,15 +1,14 @@
 """Attack lab: configure a federated run and an attack, watch the server reconstruct locations."""
 import streamlit as st
 
-from core.errors import InputError
 from ui import jobs, results, session
-from ui.attack_run import attack_spec, attack_work, save_attack
 from ui.forms import run_form
+from ui.work import experiment_work, save_doc
 
 KEY = "lab_job"
 
 st.title("Attack lab")
-form = run_form()
+form = run_form("attack")
 if form.error:
     st.error(form.error)
 
@@ -19,18 +18,14 @@ clicked = c1.button("Run", type="primary", icon=":material/play_arrow:",
                     disabled=form.config is None or (job is not None and job.running))
 c2.caption("The configuration is in the page address: copy it to share this setup.")
 if clicked and form.config is not None:
-    try:
-        spec = attack_spec(form.config.attack, **form.components)
-    except InputError as exc:
-        st.error(str(exc))
-    else:
-        cfg = form.config
-        data = "upload" if form.choice.source == "upload" else form.choice.dataset_name()
-        title = (f"{spec.name} on {data} · {cfg.clients} clients · {cfg.rounds} rounds"
-                 + (f" · {cfg.defense} ε={cfg.epsilon:g}" if cfg.defense != "none" else ""))
-        job = jobs.Job("attack", title, owner=session.workspace(), private=form.choice.private)
-        jobs.start(KEY, job, attack_work(cfg, spec, form.choice),
-                   save_attack(session.store()))
+    cfg = form.config
+    data = "upload" if form.choice.source == "upload" else form.choice.dataset_name()
+    name = cfg.attack.attack + "".join(f"-no-{c}" for c in cfg.attack.disable)
+    d = cfg.defense
+    title = (f"{name} on {data} · {cfg.federation.clients} clients · {cfg.federation.rounds} rounds"
+             + (f" · {d.defense} ε={d.epsilon:g} ({d.epsilon_scope})" if d.defense != "none" else ""))
+    job = jobs.Job("attack", title, owner=session.workspace(), private=form.choice.private)
+    jobs.start(KEY, job, experiment_work("attack", cfg, form.choice), save_doc(session.store(), "attack"))
 
 tiles = form.tiles
 

@@ -4,7 +4,7 @@ import streamlit as st
 from core.experiments.config import RunConfig
 from ui.nav import link
 from ui import jobs, results, session
-from ui.attack_run import attack_spec, attack_work, save_attack
+from ui.work import experiment_work, save_doc
 from ui.data import DataChoice
 from ui.forms import DEFAULTS
 
@@ -53,17 +53,18 @@ def _qp_int(name: str, low: int, high: int) -> int:
     return v if low <= v <= high else DEFAULTS[name]
 
 
-cfg = RunConfig(dataset="demo", clients=_qp_int("clients", 1, 100),
-                rounds=_qp_int("rounds", 1, 100), iters=_qp_int("iters", 1, 1000), attack="st-gia")
-st.caption(f"{cfg.clients} residents of a generated city train an LSTM for {cfg.rounds} rounds; "
-           f"the server runs ST-GIA ({cfg.iters} iterations per round) on every upload.")
+cfg = RunConfig.build(clients=_qp_int("clients", 1, 100), rounds=_qp_int("rounds", 1, 100),
+                      iters=_qp_int("iters", 1, 1000), attack="st-gia")
+fed = cfg.federation
+st.caption(f"{fed.clients} residents of a generated city train an LSTM for {fed.rounds} rounds; "
+           f"the server runs ST-GIA ({cfg.attack.iters} iterations per round) on every upload.")
 job = jobs.get(KEY)
 if st.button("Run the demo", type="primary", icon=":material/play_arrow:",
              disabled=job is not None and job.running):
-    job = jobs.Job("attack", f"demo: st-gia, {cfg.clients} clients, {cfg.rounds} rounds",
+    job = jobs.Job("attack", f"demo: st-gia, {fed.clients} clients, {fed.rounds} rounds",
                    owner=session.workspace(), private=False)
-    jobs.start(KEY, job, attack_work(cfg, attack_spec("st-gia"), DataChoice("demo")),
-               save_attack(session.store()))
+    jobs.start(KEY, job, experiment_work("attack", cfg, DataChoice("demo")),
+               save_doc(session.store(), "attack"))
 
 
 def render(j: jobs.Job) -> None:

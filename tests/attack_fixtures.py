@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from core.data.preprocess import Normalizer
-from core.data.trajectory import BBox, Trajectory
+from core.data.trajectory import Trajectory
 from core.federated.clients import ClientPopulation
+from core.geo.bbox import BBox
 from core.geo.network import RoadNetwork
 
 

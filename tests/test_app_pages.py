@@ -114,11 +114,12 @@ def test_attack_lab_tiny_run(isolated):
 
 
 def test_attack_lab_components_and_defense(isolated):
-    at = app("pages/attack_lab.py", **TINY, mapping="false", defense="geoi", epsilon="4")
+    at = app("pages/attack_lab.py", **TINY, disable="mapping", defense="geoi", epsilon="4",
+             epsilon_scope="total")
     at.button[0].click().run()
     job = finish(at, "lab_job")
     assert job.status == "done", job.error
-    assert job.doc["config"]["attack"] == "st-gia-no-mapping"
+    assert job.doc["attack"] == "st-gia-no-mapping" and job.doc["config"]["disable"] == ["mapping"]
     assert job.doc["config"]["defense"] == "geoi" and job.doc["config"]["epsilon"] == 4.0
     assert job.doc["rounds"][-1]["epsilon_spent"] == pytest.approx(4.0)
     assert any("geoi" in c.value for c in at.caption)  # allocation and spent budget shown
@@ -151,7 +152,7 @@ def test_stop_keeps_finished_rounds(isolated):
 
 def test_comparison_and_ablation(isolated):
     at = app("pages/attack_comparison.py", **TINY)
-    at.multiselect(key="attacks_sel").set_value(["dlg", "st-gia"]).run()
+    at.multiselect(key="attacks").set_value(["dlg", "st-gia"]).run()
     at.button(key="run_cmp").click().run()
     job = finish(at, "cmp_job")
     assert job.status == "done", job.error
@@ -166,14 +167,14 @@ def test_comparison_and_ablation(isolated):
 
 def test_defenses_sweep_and_maps(isolated):
     at = app("pages/defenses.py", **TINY)
-    at.multiselect(key="sweep_defs").set_value(["geoi", "adaptive"]).run()
-    at.text_input(key="sweep_eps").set_value("1, 10").run()
+    at.multiselect(key="defenses").set_value(["geoi", "adaptive"]).run()
+    at.text_input(key="epsilons").set_value("1, 10").run()
     at.button(key="run_sweep").click().run()
     job = finish(at, "sweep_job")
     assert job.status == "done", job.error
     assert set(job.doc["defenses"]) == {"none", "geoi", "adaptive"}
     assert plotly_count(at) >= 4  # two heatmaps, frontier, allocation
-    at.multiselect(key="maps_defs").set_value(["none", "geoi"]).run()
+    at.multiselect(key="maps_defenses").set_value(["geoi"]).run()
     at.button(key="run_maps").click().run()
     job = finish(at, "maps_job")
     assert job.status == "done", job.error
@@ -186,9 +187,9 @@ def test_defenses_sweep_and_maps(isolated):
 
 def test_bad_epsilon_list():
     at = app("pages/defenses.py", **TINY)
-    at.text_input(key="sweep_eps").set_value("1, zero").run()
-    at.button(key="run_sweep").click().run()
+    at.text_input(key="epsilons").set_value("1, zero").run()
     assert not at.exception and any("zero" in e.value for e in at.error)
+    assert at.button(key="run_sweep").disabled
 
 
 def test_learn_inversion(isolated):

@@ -18,7 +18,7 @@ from core.models.recurrent import ModelSpec, init_params, per_client_grads
 
 def _session(spec, pop, net, model, window=1, iters=200, seed=0, mapper=True):
     m = Mapper(pop.normalizer, net, None) if mapper else None
-    return AttackSession(spec, model, pop.normalizer, pop.n_clients, 20, window, 1, iters, seed, m)
+    return AttackSession(spec, model, pop.normalizer, pop.n_clients, 20, window, iters, seed, m)
 
 
 def test_st_gia_plus_recovers_a_single_window_within_metres():

@@ -45,7 +45,7 @@ def tiny_dataset(n_users: int = 5, n_points: int = 10, seed: int = 0) -> Traject
 @pytest.fixture(scope="module")
 def shared_run():
     """One tiny federated run (4 clients, 2 rounds, window 2) attacked by every registered attack."""
-    cfg = RunConfig(dataset="tiny", clients=CLIENTS, rounds=ROUNDS, window=WINDOW, iters=5, hidden=8)
+    cfg = RunConfig.build(dataset="tiny", clients=CLIENTS, rounds=ROUNDS, window=WINDOW, iters=5, hidden=8)
     prep = prepare(cfg, raw=tiny_dataset())
     specs = {n: registry.get(n) for n in registry.names()}
     return prep, runner.run(prep, specs)

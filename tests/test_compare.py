@@ -30,7 +30,7 @@ def _trajectories(n_users: int = 4, n_points: int = 8, seed: int = 1) -> list[Tr
 
 @pytest.fixture(scope="module")
 def tiny():
-    cfg = RunConfig(dataset="tiny", clients=3, rounds=ROUNDS, iters=3, hidden=4)
+    cfg = RunConfig.build(dataset="tiny", clients=3, rounds=ROUNDS, iters=3, hidden=4)
     return cfg, prepare(cfg, raw=TrajectoryDataset.build("tiny", _trajectories()))
 
 
@@ -46,7 +46,7 @@ def _check_rounds(entry: dict) -> None:
 def test_compare_attacks_document_shape(tiny, tmp_path):
     cfg, prep = tiny
     events = []
-    doc = compare.compare_attacks(cfg, None, progress=events.append, prep=prep)
+    doc = compare.compare_attacks(cfg, progress=events.append, prep=prep)
     json.loads(json.dumps(doc))  # JSON-serialisable
     assert set(doc) >= {"config", "attacks", "wall_seconds"}
     assert list(doc["attacks"]) == list(compare.PAPER_ATTACKS)
@@ -95,7 +95,7 @@ def test_table_columns_follow_the_paper():
 
 def test_unknown_names_fail_with_the_known_list(capsys):
     with pytest.raises(Exception) as exc:
-        compare.parse_names("dlg,nope")
+        RunConfig.build(attacks=["dlg", "nope"])
     assert "nope" in str(exc.value) and "st-gia" in str(exc.value) and "sapag" in str(exc.value)
     assert main(["compare-attacks", "--attacks", "dlg,nope", "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -123,8 +123,8 @@ def test_cli_writes_json_md_csv_and_html(tmp_path, capsys):
 
 def test_comparison_runs_under_a_defense(tiny):
     cfg, prep = tiny
-    cfg = RunConfig(**{**cfg.to_dict(), "defense": "dpsgd", "epsilon": 10.0})
-    doc = compare.compare_attacks(cfg, "dlg,st-gia", prep=prep)
+    cfg = cfg.with_(defense="dpsgd", epsilon=10.0, attacks=["dlg", "st-gia"])
+    doc = compare.compare_attacks(cfg, prep=prep)
     assert doc["config"]["defense"] == "dpsgd" and list(doc["attacks"]) == ["dlg", "st-gia"]
     for entry in doc["attacks"].values():
         _check_rounds(entry)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from core.data.formats import _table, format_names
-from core.data.load import load_dataset, resolve_dataset, sniff_format, summarize
+from core.data.load import load_dataset, sniff_format, summarize
 from core.errors import DataFormatError, InputError, MalformedRowError, ParameterError
 
 NYC = Path(__file__).resolve().parents[2] / "shared/data/foursquare_nyc/nyc_checkins.csv"
@@ -243,8 +243,6 @@ def test_parameters(files):
 def test_missing_file(tmp_path):
     with pytest.raises(DataFormatError, match="no such file"):
         load_dataset(tmp_path / "nope.csv", "csv")
-    with pytest.raises(InputError, match="demo"):
-        resolve_dataset(str(tmp_path / "nope.csv"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,13 +421,3 @@ def test_cli_columns_option(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["raw"]["users"] == 2
     with pytest.raises(ParameterError):
         run_cli(["--dataset", str(path), "--columns", "user"])
-
-
-def test_resolve_demo():
-    pytest.importorskip("core.data.demo")
-    from core.geo.network import RoadNetwork
-
-    ds, roads = resolve_dataset("demo")
-    assert ds.n_users >= 2 and isinstance(roads, RoadNetwork)
-    with pytest.raises(ParameterError):
-        resolve_dataset("demo", fmt="csv")

@@ -11,8 +11,8 @@ try:  # hypothesis is a dev dependency; the seeded loop below covers the same pr
 except ImportError:  # pragma: no cover
     given = None
 
-from core.defenses.budget import (RiskProfile, adaptive_allocation, importance,
-                                  uniform_allocation)
+from core.defenses.budget import (RiskProfile, adaptive_allocation, constant_allocation,
+                                  importance, uniform_allocation)
 from core.errors import InputError, ParameterError
 
 
@@ -104,3 +104,13 @@ def test_uniform_never_exceeds_over_a_seeded_sweep():
         T = int(rng.integers(1, 200))
         a = uniform_allocation(eps, T)
         assert sum(a) <= eps and math.fsum(a) <= eps
+
+
+def test_constant_allocation_gives_eps_every_round_and_refuses_nan_and_inf():
+    assert constant_allocation(2.5, 4) == [2.5] * 4
+    for bad in (math.nan, math.inf, 0.0):
+        for fn in (constant_allocation, uniform_allocation):
+            with pytest.raises(ParameterError):
+                fn(bad, 3)
+        with pytest.raises(ParameterError):
+            adaptive_allocation(bad, RiskProfile((0.5,), (3.0,), 10))

@@ -16,13 +16,15 @@ import torch
 from scipy import stats
 
 from core.data.preprocess import Normalizer
-from core.data.trajectory import BBox, Trajectory
+from core.data.trajectory import Trajectory
 from core.defenses.location import AdaptiveDefense, GeoGIDefense, GeoIDefense
 from core.defenses.mechanisms import (DistanceCache, gem_probabilities, planar_laplace_offsets,
                                       planar_laplace_radius, sample_gem)
-from core.defenses.budget import RiskProfile
+from core.defenses.budget import RiskProfile, adaptive_allocation
 from core.errors import InputError
 from core.federated.clients import ClientPopulation
+from core.federated.defense_hook import ClientDefense, DefenseContext
+from core.geo.bbox import BBox
 from core.geo.distance import haversine
 from core.geo.network import RoadNetwork
 
@@ -121,7 +123,7 @@ def test_geoi_defense_displacements_in_metres_follow_the_planar_laplace():
         Normalizer(BBox(41.6, 42.1, -87.9, -87.4)))
     rounds, eps = 4, 8.0                                           # ε_t = 2 per km, mean 1 km
     d = GeoIDefense(epsilon=eps, clip=False)
-    d.start(rounds, pop)
+    d.start(DefenseContext(rounds, pop))
     x, y = pop.round_batch(np.zeros(N_SAMPLES, dtype=int), 1, 1, 1)  # the same client, many rows
     x, y = x.double(), y.double()                                  # float64 in, float64 out
 
@@ -144,8 +146,8 @@ def test_geoi_truncation_keeps_points_in_the_bbox_and_snapping_puts_them_on_road
     net = small_graph()
     pop = population(net, [[0, 1, 2, 3], [4, 5, 6, 2]])
     x, y = pop.round_batch(np.arange(2), 2, 2, 1)
-    d = GeoIDefense(epsilon=0.5, roads=net, snap=True)          # ε_t = 0.125: km-scale noise
-    d.start(2, pop)
+    d = GeoIDefense(epsilon=0.5, snap=True)                      # ε_t = 0.125: km-scale noise
+    d.start(DefenseContext(2, pop, roads=net))
     xo, yo = d.perturb_inputs(2, np.arange(2), x, y, np.random.default_rng(0))
     z = torch.cat([xo, yo[:, :, None]], 2).numpy().reshape(-1, 2).astype(np.float64)
     assert (z >= -1e-6).all() and (z <= 1 + 1e-6).all()
@@ -168,8 +170,8 @@ def geo_indistinguishable(prob, inputs, eps: float, dist_km: np.ndarray) -> bool
 
 def _geogi(net, eps=2.0, rounds=1):
     pop = population(net, [[0, 1, 2, 3, 4, 5, 6]])
-    d = GeoGIDefense(epsilon=eps * rounds, roads=net)
-    d.start(rounds, pop)
+    d = GeoGIDefense(epsilon=eps * rounds)
+    d.start(DefenseContext(rounds, pop, roads=net))
     return d, pop
 
 
@@ -241,9 +243,8 @@ PROFILE = RiskProfile((0.5, 0.2), (20.0, 60.0), 100)
 
 def _pgem(net, domains=None, radius_km=2.0, traj=((0, 1, 2),)):
     pop = population(net, [list(t) for t in traj])
-    d = AdaptiveDefense(epsilon=4.0, roads=net, profile=PROFILE, radius_km=radius_km,
-                        domains=domains)
-    d.start(2, pop)
+    d = AdaptiveDefense(epsilon=4.0, radius_km=radius_km, domains=domains)
+    d.start(DefenseContext(2, pop, roads=net, profile=PROFILE))
     return d, pop
 
 
@@ -289,7 +290,7 @@ def test_pgem_default_domain_is_nodes_within_radius_of_the_visited_nodes():
         d, _ = _pgem(net, radius_km=r, traj=((0, 1),))
         expected = np.flatnonzero(D[[0, 1]].min(0) <= r)
         np.testing.assert_array_equal(d.client_domains[0], expected)
-    d.start(2, population(net, [[6]]))                          # a reused instance recomputes
+    d.start(DefenseContext(2, population(net, [[6]]), roads=net, profile=PROFILE))  # recomputed
     np.testing.assert_array_equal(d.client_domains[0], np.flatnonzero(D[6] <= 1.5))
 
 
@@ -297,7 +298,184 @@ def test_location_defenses_need_roads_and_adaptive_needs_a_profile():
     net = small_graph()
     pop = population(net, [[0, 1, 2]])
     with pytest.raises(InputError, match="road network"):
-        GeoGIDefense(epsilon=1.0).start(2, pop)
+        GeoGIDefense(epsilon=1.0).start(DefenseContext(2, pop))
     with pytest.raises(InputError, match="risk profile"):
-        AdaptiveDefense(epsilon=1.0, roads=net).start(2, pop)
-    GeoIDefense(epsilon=1.0).start(2, pop)                     # Geo-I without snapping: no roads
+        AdaptiveDefense(epsilon=1.0).start(DefenseContext(2, pop, roads=net))
+    with pytest.raises(InputError, match="road network"):
+        GeoIDefense(epsilon=1.0, snap=True).start(DefenseContext(2, pop))
+    GeoIDefense(epsilon=1.0).start(DefenseContext(2, pop))     # Geo-I without snapping: no roads
+    assert GeoGIDefense.needs == {"roads"} and AdaptiveDefense.needs == {"roads", "profile"}
+    assert GeoIDefense(epsilon=1.0, snap=True).requirements() == {"roads"}
+
+
+# --- scope: which ε each round's draws use, and what the run reports ----------------------------
+
+def _line_population(n_points: int = 6) -> ClientPopulation:
+    lat0, lon0 = 41.88, -87.63
+    tr = Trajectory("u", np.arange(n_points) * 900, np.full(n_points, lat0),
+                    np.full(n_points, lon0) + 1e-3 * np.arange(n_points))
+    return ClientPopulation.from_trajectories([tr], Normalizer(BBox(41.6, 42.1, -87.9, -87.4)))
+
+
+def _hook_offsets(d, pop, round_t: int, n: int, rng) -> np.ndarray:
+    """(n, 2) [east, north] metres of the hook's output for the first window point of round t,
+    each row a separate upload of client 0."""
+    clients = np.zeros(n, dtype=int)
+    x, y = pop.round_batch(clients, round_t, 1, 1)
+    xo, _ = d.perturb_inputs(round_t, clients, x.double(), y.double(), rng)
+    ll = pop.normalizer.denormalize(xo[:, 0, 0].numpy().astype(np.float64))
+    true = pop.latlon[0][round_t - 1]
+    dist = haversine(true[0], true[1], ll[:, 0], ll[:, 1])
+    ang = np.arctan2(ll[:, 0] - true[0], (ll[:, 1] - true[1]) * np.cos(np.radians(true[0])))
+    return np.stack([dist * np.cos(ang), dist * np.sin(ang)], 1)
+
+
+@pytest.mark.parametrize("scope,eps,wrong", [("round", 2.0, 0.5), ("total", 8.0, 8.0)])
+def test_geoi_draws_at_the_scopes_per_round_epsilon(scope, eps, wrong):
+    """ε_t = ε per round (scope round) or ε/T (scope total): the displacement law at round 3 is
+    the planar Laplace at 2 per km in both cases, and the other reading's ε is rejected."""
+    pop = _line_population()
+    d = GeoIDefense(epsilon=eps, clip=False, scope=scope)
+    d.start(DefenseContext(4, pop))
+    assert d.allocation == pytest.approx([2.0] * 4, rel=1e-12)
+    sampler = lambda e, n, rng: _hook_offsets(d, pop, 3, n, rng)  # noqa: E731 (ignores e)
+    assert planar_laplace_ok(sampler, 2.0)
+    assert not planar_laplace_ok(sampler, wrong)
+
+
+@pytest.mark.parametrize("cls", [GeoIDefense, GeoGIDefense])
+def test_uniform_mechanisms_report_allocation_spent_and_total_per_scope(cls):
+    net = small_graph()
+    pop = population(net, [[0, 1, 2, 3, 4]])
+    eps, T = 3.0, 4
+    r = cls(epsilon=eps, scope="round")
+    r.start(DefenseContext(T, pop, roads=net))
+    assert r.allocation == [eps] * T
+    assert [r.spent(t) for t in range(T + 1)] == [t * eps for t in range(T + 1)]
+    assert r.epsilon_total == T * eps
+    t_ = cls(epsilon=eps)                                            # default scope: total
+    t_.start(DefenseContext(T, pop, roads=net))
+    assert t_.scope == "total" and t_.allocation == pytest.approx([eps / T] * T, rel=1e-12)
+    assert t_.epsilon_total == pytest.approx(eps, rel=1e-12) and t_.epsilon_total <= eps
+
+
+def test_adaptive_round_scope_spreads_T_eps_by_algorithm_2():
+    net = small_graph()
+    pop = population(net, [[0, 1, 2]])
+    eps, T = 4.0, 2
+    r = AdaptiveDefense(epsilon=eps, scope="round")
+    r.start(DefenseContext(T, pop, roads=net, profile=PROFILE))
+    assert r.allocation == adaptive_allocation(T * eps, PROFILE, T)
+    assert np.mean(r.allocation) == pytest.approx(eps, rel=1e-12)   # comparable with uniform at ε
+    assert r.allocation[0] < eps < r.allocation[1]                  # round 1 is riskier in PROFILE
+    assert r.epsilon_total == pytest.approx(T * eps, rel=1e-12)
+    t_ = AdaptiveDefense(epsilon=eps, scope="total")
+    t_.start(DefenseContext(T, pop, roads=net, profile=PROFILE))
+    assert t_.allocation == adaptive_allocation(eps, PROFILE, T)
+    assert t_.epsilon_total <= eps
+    assert r.allocation == pytest.approx([T * a for a in t_.allocation], rel=1e-12)
+
+
+# --- reuse: a point perturbed once pays once -----------------------------------------------------
+
+def _feed(d, pop, rounds: int, window: int = 1, batch: int = 1, reuse_idx: bool = True, seed=0):
+    """Streaming rounds 1..rounds for client 0; returns per round {point index: released [lat, lon]}
+    and checks that copies of one point within a round are identical."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(1, rounds + 1):
+        idx = (t - 1 + np.arange(batch))[:, None] + np.arange(window + 1)[None, :]  # (B, W+1)
+        seq = torch.as_tensor(pop.points[0][idx][None], dtype=torch.float64)      # (1, B, W+1, 2)
+        xo, yo = d.perturb_inputs(t, np.array([0]), seq[:, :, :window], seq[:, :, window], rng,
+                                  point_idx=idx if reuse_idx else None)
+        z = torch.cat([xo, yo[:, :, None]], 2)[0].numpy().reshape(-1, 2)
+        ll = pop.normalizer.denormalize(z)
+        released: dict[int, np.ndarray] = {}
+        for i, p in zip(idx.reshape(-1).tolist(), ll):
+            if i in released:
+                np.testing.assert_array_equal(released[i], p)      # one noisy copy per round
+            released[i] = p
+        out.append(released)
+    return out
+
+
+@pytest.mark.parametrize("cls", [GeoIDefense, GeoGIDefense])
+def test_reuse_feeds_the_same_noisy_point_and_pays_once(cls):
+    net = small_graph()
+    pop = population(net, [[0, 1, 2, 3, 4, 5, 6]])
+    ctx = DefenseContext(4, pop, roads=net)
+    reuse = cls(epsilon=0.5, scope="round", reuse=True)
+    reuse.start(ctx)
+    rel = _feed(reuse, pop, 4, window=2, batch=2)
+    for t in range(1, 4):
+        for i in set(rel[t]) & set(rel[t - 1]):                     # points seen in round t-1 too
+            np.testing.assert_array_equal(rel[t][i], rel[t - 1][i])
+    assert reuse.epsilon_per_point == 0.5                          # every point paid ε once
+    fresh = cls(epsilon=0.5, scope="round")
+    fresh.start(ctx)
+    rel = _feed(fresh, pop, 4, window=2, batch=2)
+    changed = [not np.array_equal(rel[1][i], rel[0][i]) for i in set(rel[1]) & set(rel[0])]
+    assert any(changed)                                            # drawn afresh each round
+    # point 3 is fed in rounds 1..4 (W + B = 4 rounds): it pays 4·ε
+    assert fresh.epsilon_per_point == pytest.approx(4 * 0.5)
+    assert reuse.epsilon_total == fresh.epsilon_total == 4 * 0.5   # per-user Σ_t ε_t either way
+
+
+def test_reuse_is_forgotten_on_restart_and_needs_point_indices():
+    pop = _line_population()
+    d = GeoIDefense(epsilon=1.0, scope="round", reuse=True, clip=False)
+    d.start(DefenseContext(3, pop))
+    first = _feed(d, pop, 1, seed=1)[0]
+    d.start(DefenseContext(3, pop))
+    again = _feed(d, pop, 1, seed=2)[0]
+    assert not np.array_equal(first[0], again[0])
+    with pytest.raises(InputError, match="point_idx"):
+        _feed(d, pop, 1, reuse_idx=False)
+    x, y = pop.round_batch(np.array([0]), 1, 1, 1)
+    with pytest.raises(InputError, match="shape"):
+        d.perturb_inputs(1, np.array([0]), x, y, np.random.default_rng(0),
+                         point_idx=np.array([[0, 1, 2]]))
+    plain = GeoIDefense(epsilon=1.0)
+    plain.start(DefenseContext(3, pop))
+    _feed(plain, pop, 2, reuse_idx=False)                          # no indices: fine, untracked
+    assert plain.epsilon_per_point is None
+
+
+# --- life cycle -------------------------------------------------------------------------------------
+
+def test_no_defense_works_unstarted_and_claims_nothing():
+    d = ClientDefense()
+    x, y = torch.zeros(2, 1, 1, 2), torch.zeros(2, 1, 2)
+    assert d.perturb_inputs(1, np.arange(2), x, y, np.random.default_rng(0)) == (x, y)
+    up = {"w": torch.ones(2, 3)}
+    assert d.privatize(1, up, torch.Generator()) is up
+    assert d.spent(5) == 0.0 and d.epsilon_total == float("inf") and d.allocation == []
+
+
+def test_location_defense_must_be_started_for_the_round():
+    pop = _line_population()
+    d = GeoIDefense(epsilon=1.0)
+    x, y = pop.round_batch(np.array([0]), 1, 1, 1)
+    with pytest.raises(RuntimeError, match="not been started"):
+        d.perturb_inputs(1, np.array([0]), x, y, np.random.default_rng(0))
+    d.start(DefenseContext(2, pop))
+    with pytest.raises(InputError, match="round 3"):
+        d.perturb_inputs(3, np.array([0]), x, y, np.random.default_rng(0))
+
+
+def test_context_is_frozen_validated_and_its_distance_cache_is_shared():
+    import dataclasses
+
+    net = small_graph()
+    pop = population(net, [[0, 1, 2]])
+    cache = DistanceCache(net)
+    ctx = DefenseContext(2, pop, roads=net, distances=cache)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.rounds = 3
+    d = GeoGIDefense(epsilon=1.0)
+    d.start(ctx)
+    assert d.distances is cache and d.roads is net
+    with pytest.raises(InputError, match="different road network"):
+        DefenseContext(2, pop, roads=small_graph(), distances=cache)
+    with pytest.raises(InputError):
+        DefenseContext(0, pop)

@@ -1,4 +1,5 @@
-"""The embedded demo city: determinism, size, eligibility, on-network points, time sampling."""
+"""The embedded demo city (core.demo): determinism, size, eligibility, on-network points, time
+sampling; and `resolve_dataset`, which names a dataset as "demo" or a file."""
 from __future__ import annotations
 
 import calendar
@@ -9,11 +10,13 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from core.data.demo import make_demo_city, make_demo_world
-from core.data.demo_city import HOME
 from core.data.preprocess import preprocess
-from core.errors import InputError
+from core.demo.city import HOME
+from core.demo.resolve import resolve_dataset
+from core.demo.world import make_demo_city, make_demo_world
+from core.errors import InputError, ParameterError
 from core.geo.distance import LocalProjection, haversine
+from core.geo.network import RoadNetwork
 
 # Monday 2024-03-04 00:00 in Chicago (CST, UTC-6)
 T0 = calendar.timegm(datetime(2024, 3, 4, 6, 0).timetuple())
@@ -162,3 +165,18 @@ def test_residents_sleep_at_home(world):
         total += int(night.sum())
         at_home += int(np.sum(night & (tr.lat == lat[node]) & (tr.lon == lon[node])))
     assert total > 0 and at_home / total > 0.99
+
+
+# --- resolve_dataset: "demo" or a file ----------------------------------------------------------
+
+
+def test_resolve_demo():
+    ds, roads = resolve_dataset("demo")
+    assert ds.n_users >= 2 and isinstance(roads, RoadNetwork)
+    with pytest.raises(ParameterError):
+        resolve_dataset("demo", fmt="csv")
+
+
+def test_resolve_missing_file(tmp_path):
+    with pytest.raises(InputError, match="demo"):
+        resolve_dataset(str(tmp_path / "nope.csv"))

@@ -100,14 +100,14 @@ def test_snap_equals_bruteforce_on_fixture(spread):
 @pytest.mark.parametrize("margin_m", [0.0, 2000.0])
 def test_snap_exact_for_any_cell_size(cell_m, margin_m):
     net = _fixture_network(seed=3)
-    s = Snapper.from_network(net, cell_m=cell_m, margin_m=margin_m)
+    s = net.build_snapper(cell_m=cell_m, margin_m=margin_m)
     lat, lon = _random_points(net, 2000, np.random.default_rng(7), 0.5)
     _assert_matches_reference(net, lat, lon, s)
 
 
 def test_points_on_cell_boundaries_and_grid_edge():
     net = _fixture_network(seed=9)
-    s = Snapper.from_network(net, cell_m=37.0, margin_m=100.0)
+    s = net.build_snapper(cell_m=37.0, margin_m=100.0)
     ny, nx = s.shape
     rng = np.random.default_rng(9)
     gx = s._x0 + rng.integers(0, nx + 1, 1500) * s.cell_m  # exactly on vertical grid lines
@@ -191,7 +191,7 @@ def test_single_node_network():
 
 @needs_manhattan
 def test_manhattan_snap_equals_bruteforce():
-    from core.geo.loaders import load_csv_pair
+    from core.geo.formats.csv_pair import load_csv_pair
     net = load_csv_pair(ROAD_NYC / "manhattan_nodes.csv", ROAD_NYC / "manhattan_edges.csv")
     rng = np.random.default_rng(11)
     for spread in (0.0, 0.25, 3.0):

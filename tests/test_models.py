@@ -48,3 +48,20 @@ def test_classification_head_cross_entropy_grads():
     g = per_client_grads(p, x, y, spec)
     assert g["out_bias"].shape == (2, 7)
     assert torch.equal(g["out_bias"].argmin(1), y[:, 0])
+
+
+def test_input_scale_one_is_the_paper_model_and_s_rescales_the_input():
+    import pytest
+
+    from core.errors import ParameterError
+    base = ModelSpec(hidden=8)
+    p = init_params(base, torch.Generator().manual_seed(3))
+    x = torch.rand(3, 2, 4, 2)
+    # s = 1: bit-identical to the model without the option (the paper's)
+    assert torch.equal(forward(p, x, ModelSpec(hidden=8, input_scale=1.0)), forward(p, x, base))
+    # s = 20: the cell sees 0.5 + (x − 0.5)·20
+    scaled = ModelSpec(hidden=8, input_scale=20.0)
+    assert torch.allclose(forward(p, x, scaled), forward(p, 0.5 + (x - 0.5) * 20, base), atol=1e-6)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ParameterError, match="input_scale"):
+            ModelSpec(input_scale=bad)

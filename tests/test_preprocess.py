@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from core.data.preprocess import Normalizer, clean_trajectory, preprocess, select_users
-from core.data.trajectory import BBox, Trajectory, TrajectoryDataset
+from core.data.trajectory import Trajectory, TrajectoryDataset
 from core.errors import InputError, ParameterError
+from core.geo.bbox import BBox
 
 MIN = 60
 

@@ -125,20 +125,24 @@ def _rename_paths(exc: InputError, mapping: dict[str, str]) -> InputError:
     return InputError(msg)
 
 
-def load_trajectories(choice: DataChoice, cache: dict | None = None) -> TrajectoryDataset | None:
-    """The chosen dataset (None for the demo: `prepare` builds it). `cache`: an optional dict
-    owned by the caller (parsed uploads by content hash)."""
+def load_trajectories(choice: DataChoice, data=None, cache: dict | None = None) -> TrajectoryDataset | None:
+    """The chosen dataset (None for the demo: `prepare` builds it). `data`: the config's data
+    section (column mapping, row limit, bad rows). `cache`: an optional dict owned by the
+    caller (parsed uploads by content hash)."""
     from core.data.load import load_dataset
+    from core.experiments.setup import parse_columns
 
     if choice.source == "demo":
         return None
+    opts = {} if data is None else dict(columns=parse_columns(data.columns), max_rows=data.max_rows,
+                                        bad_rows="skip" if data.skip_bad_rows else "error")
     if choice.source == "path":
         if not choice.path:
             raise InputError("enter the path of a trajectory file on the server")
-        return load_dataset(str(server_path(choice.path)), choice.fmt)
+        return load_dataset(str(server_path(choice.path)), choice.fmt, **opts)
     if choice.upload is None:
         raise InputError("upload a trajectory file first (Foursquare, Gowalla, MTA bus or CSV)")
-    key = (choice.upload.sha, choice.fmt)
+    key = (choice.upload.sha, choice.fmt, tuple(sorted((k, str(v)) for k, v in opts.items())))
     if cache is not None and key in cache:
         return cache[key]
     if not choice.upload.data.strip():
@@ -147,7 +151,7 @@ def load_trajectories(choice: DataChoice, cache: dict | None = None) -> Trajecto
         p = Path(tmp) / _safe_name(choice.upload.name)
         p.write_bytes(choice.upload.data)
         try:
-            ds = load_dataset(str(p), choice.fmt)
+            ds = load_dataset(str(p), choice.fmt, **opts)
         except InputError as exc:
             raise _rename_paths(exc, {str(p): choice.upload.name}) from None
         except (UnicodeDecodeError, ValueError, OSError) as exc:  # defensive: never a traceback

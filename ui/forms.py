@@ -1,60 +1,106 @@
-"""Sidebar widgets -> a frozen RunConfig (+ where the data comes from).
+"""Sidebar widgets generated from the run configuration's field declarations -> a validated
+RunConfig (+ where the data comes from).
 
-Every configuration widget is bound to the URL (`bind="query-params"`, its key is the parameter
-name), so the address bar always holds a shareable configuration and opening it restores the
-widgets; values equal to the default are left out of the URL, invalid ones are ignored.
-Uploaded files are never in the URL (a shared link with `source=upload` asks for the file).
+A page names its experiment (`core.experiments.registry`); the form shows one widget per field
+the experiment reads — the same fields the CLI command has as flags — with the declared label,
+range or choices and help (`core.experiments.params`). Advanced fields sit in an expander.
+Every widget is bound to the URL (`bind="query-params"`, key = field name), so the address bar
+holds a shareable configuration; uploaded files are never in the URL.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, Iterable
 
 import streamlit as st
 
 from core.errors import InputError
-from core.experiments.config import RunConfig
+from core.experiments.config import PRESETS, SECTIONS, RunConfig, all_fields, preset_default
+from core.experiments.params import FieldInfo, parse_text
+from core.experiments.registry import EXPERIMENTS
 from ui.data import DataChoice, FileBlob
 
 QP = "query-params"
-# The dashboard's default run: small enough to finish in seconds on a laptop (bench/bench_dashboard.py).
-DEFAULTS = MappingProxyType(dict(clients=20, rounds=20, window=1, iters=100, seed=0, model="lstm",
-                                 head="regression", attack="st-gia", defense="none", epsilon=5.0,
-                                 hidden=16, threshold_m=500.0))
-# Bound radios put their option text in the URL, so the options are short words and the
-# explanations are captions.
+# The dashboard's default run: small enough to finish in seconds on a laptop
+# (bench/bench_dashboard.py); everything else defaults as in the CLI.
+DEFAULTS = MappingProxyType(dict(clients=20, rounds=20, iters=100, epsilon=5.0))
 SOURCES = {"demo": "the embedded demo city", "upload": "a file from your computer",
            "server": "a file on the server"}
 ROAD_SOURCES = {"none": "map onto the data's known venues", "upload": "GraphML, OSM XML or CSVs",
                 "server": "a path, or place:NAME (online)"}
 TILES = {"none": "offline: roads only", "osm": "OpenStreetMap tiles (online)"}
+PRESET_HELP = {"paper": "the paper's setting: regression head, one window per round, ε per round",
+               "realistic": "classification head, each round on all windows so far, server Adam"}
+# Chosen through the data source widgets, not as plain fields.
+SOURCE_FIELDS = ("dataset", "format", "roads")
+INVALID = object()  # a text widget whose value does not parse (the error is already shown)
+FILE_ONLY = ("columns", "skip_bad_rows", "max_rows")
 
 
 @dataclass(frozen=True)
 class FormResult:
     config: RunConfig | None
     choice: DataChoice
-    components: dict[str, bool]
     tiles: str
     error: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+    preset: str = "paper"
 
-
-def _names(kind: str) -> list[str]:
-    if kind == "attacks":
-        from core.attacks import registry
-    else:
-        from core.defenses import registry
-    return registry.names()
+    def with_(self, experiment: str, **values: Any) -> RunConfig:
+        """The config of another experiment on this form's values plus `values` (checked)."""
+        if any(v is INVALID for v in values.values()):
+            raise InputError("fix the highlighted value first")
+        cfg = RunConfig.build(self.preset, **{**self.values, **values})
+        EXPERIMENTS[experiment].check(cfg)
+        return cfg
 
 
 def _blob(f) -> FileBlob | None:
     return None if f is None else FileBlob(f.name, f.getvalue())
 
 
+def field_widget(name: str, default: Any = None, key_prefix: str = "") -> Any:
+    """The widget for one configuration field; returns its value (not yet validated)."""
+    info = all_fields()[name]
+    p, key = info.param, key_prefix + name
+    label, allowed = p.label or name, p.allowed()
+    value = info.default if default is None else default
+    common = dict(key=key, help=p.help, bind=QP)
+    if info.kind is bool:
+        return st.checkbox(label, value=bool(value), **common)
+    if info.sequence and allowed is not None:
+        return st.multiselect(label, list(allowed), default=list(value), **common)
+    if allowed is not None:
+        none = "auto" if name == "format" else "none"  # what "not set" reads as
+        options = ([none] if info.optional else []) + list(allowed)
+        chosen = st.selectbox(label, options, index=options.index(none if value is None else value),
+                              **common)
+        return None if info.optional and chosen == none else chosen
+    if info.sequence or info.kind is str:
+        text = value if isinstance(value, str) else ",".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                                             for v in (value or ()))
+        typed = st.text_input(label, value=text or "", **common)
+        try:
+            return parse_text(info, typed)
+        except InputError as exc:  # shown at the widget; the config is then not built
+            st.error(str(exc))
+            return INVALID
+    return _number(info, label, value, common)
+
+
+def _number(info: FieldInfo, label: str, value: Any, common: dict) -> Any:
+    """A number box. The range is not enforced here but by the config, once, with a message
+    that names the parameter and the allowed range (the widget would silently clamp)."""
+    kind = info.kind
+    step = 1 if kind is int else (1.0 if (value or 1.0) >= 1 else float(value) / 10)
+    v = st.number_input(label, value=value, step=step, format=None if kind is int else "%g",
+                        **common)
+    return None if v is None else kind(v)
+
+
 def data_widgets(allow_files: bool = True) -> DataChoice:
     """Dataset source (demo / upload / server path), format, and an optional road network."""
-    from core.data.load import format_names
-
     if not allow_files:
         st.caption("Data: the embedded demo city.")
         return DataChoice("demo")
@@ -76,7 +122,7 @@ def data_widgets(allow_files: bool = True) -> DataChoice:
                              help="a file inside the server's data directories: "
                                   + (", ".join(str(r) for r in roots) or "none configured")
                                   + " (ST_GIA_DATA_DIRS)").strip() or None
-    fmt = st.selectbox("Format", ["auto"] + format_names(), key="format", bind=QP)
+    fmt = field_widget("format")
     roads_src = st.radio("Road network", list(ROAD_SOURCES), captions=list(ROAD_SOURCES.values()),
                          key="roads_source", bind=QP)
     roads_path, roads_up = None, ()
@@ -86,93 +132,75 @@ def data_widgets(allow_files: bool = True) -> DataChoice:
         roads_up = tuple(FileBlob(f.name, f.getvalue()) for f in files or [])
     elif roads_src == "server":
         roads_path = st.text_input("Road network spec", key="roads", bind=QP,
-                                   help="a .graphml / .osm file, 'NODES.csv,EDGES.csv', or "
-                                        "'place:Manhattan, New York' (online, cached)").strip() or None
+                                   help=all_fields()["roads"].param.help).strip() or None
     return DataChoice("path" if source == "server" else source, path=path, upload=upload,
-                      fmt=None if fmt == "auto" else fmt, roads_path=roads_path,
-                      roads_upload=roads_up)
+                      fmt=fmt, roads_path=roads_path, roads_upload=roads_up)
 
 
-def federation_widgets(clients_max: int = 200, rounds_max: int = 100,
-                       defaults: dict | None = None) -> dict:
+def preset_widget() -> str:
+    preset = st.radio("Preset", list(PRESETS), captions=[PRESET_HELP[p] for p in PRESETS],
+                      key="preset", bind=QP, horizontal=False)
+    last = st.session_state.get("_preset_applied")
+    if last is not None and last != preset:  # a preset switch resets the fields it sets
+        for name in set(PRESETS[last]) | set(PRESETS[preset]):
+            st.session_state.pop(name, None)
+    st.session_state["_preset_applied"] = preset
+    return preset
+
+
+def fields_widgets(names: Iterable[str], preset: str, defaults: dict) -> dict[str, Any]:
+    """One widget per field, grouped by section; advanced ones in one expander."""
+    infos = [all_fields()[n] for n in names]
+    values: dict[str, Any] = {}
+    plain = [i for i in infos if not i.param.advanced]
+    advanced = [i for i in infos if i.param.advanced]
+    for section in SECTIONS:
+        group = [i for i in plain if i.section == section]
+        if group:
+            st.subheader(section.capitalize())
+        for info in group:
+            values[info.name] = field_widget(info.name, defaults.get(info.name,
+                                                                     preset_default(info.name, preset)))
+    if advanced:
+        with st.expander("Advanced"):
+            for info in advanced:
+                values[info.name] = field_widget(info.name, defaults.get(info.name,
+                                                                         preset_default(info.name, preset)))
+    return values
+
+
+def run_form(experiment: str, allow_files: bool = True, defaults: dict | None = None,
+             exclude: Iterable[str] = ()) -> FormResult:
+    """A page's sidebar for `experiment`: data, preset, the experiment's fields -> its config.
+
+    `exclude`: fields the page shows itself (e.g. in a tab); pass them to `FormResult.with_`.
+    """
+    exp = EXPERIMENTS[experiment]
     d = {**DEFAULTS, **(defaults or {})}
-    c1, c2 = st.columns(2)
-    clients = c1.number_input("Clients", 1, clients_max, d["clients"], key="clients",
-                              bind=QP, help="users taking part (one client each)")
-    rounds = c2.number_input("Rounds", 1, rounds_max, d["rounds"], key="rounds", bind=QP)
-    c3, c4 = st.columns(2)
-    window = c3.number_input("Window", 1, 10, d["window"], key="window", bind=QP,
-                             help="points per training sample (the target is the next point)")
-    iters = c4.number_input("Attack iterations", 1, 2000, d["iters"], key="iters",
-                            bind=QP, help="gradient-matching iterations per round (paper: 200)")
-    c5, c6 = st.columns(2)
-    model = c5.selectbox("Model", ["lstm", "gru"], key="model", bind=QP)
-    head = c6.selectbox("Head", ["regression", "classification"], key="head", bind=QP)
-    seed = st.number_input("Seed", 0, 10**6, DEFAULTS["seed"], key="seed", bind=QP)
-    return dict(clients=int(clients), rounds=int(rounds), window=int(window), iters=int(iters),
-                model=model, head=head, seed=int(seed))
-
-
-def attack_widgets() -> tuple[str, dict[str, bool]]:
-    from ui.attack_run import has_components
-
-    names = _names("attacks")
-    attack = st.selectbox("Attack", names, index=names.index(DEFAULTS["attack"]), key="attack",
-                          bind=QP)
-    has = has_components(attack)
-    comps = {}
-    labels = {"init": "Spatiotemporal initialisation", "mapping": "Mapping onto the road network",
-              "calibration": "Calibration over rounds"}
-    if any(has.values()):
-        st.caption("ST-GIA components (switch off for an ablation):")
-    for k, label in labels.items():
-        if has[k]:
-            comps[k] = st.checkbox(label, True, key=k, bind=QP)
-        else:
-            comps[k] = True
-    return attack, comps
-
-
-def defense_widgets() -> dict:
-    names = _names("defenses")
-    defense = st.selectbox("Defense", names, key="defense", bind=QP,
-                           help="client-side differential privacy (ε: total per-user budget)")
-    eps = None
-    if defense != "none":
-        eps = st.number_input("ε (total budget per user)", value=DEFAULTS["epsilon"], step=1.0,
-                              key="epsilon", bind=QP,
-                              help="location mechanisms: ε per km; DP-SGD: (ε, δ=1e-5)")
-    return dict(defense=defense, epsilon=None if eps is None else float(eps))
-
-
-def tiles_widget() -> str:
-    return st.radio("Map background", list(TILES), captions=list(TILES.values()), key="tiles",
-                    bind=QP)
-
-
-def run_form(allow_files: bool = True, with_attack: bool = True,
-             with_defense: bool = True, defaults: dict | None = None) -> FormResult:
-    """A page's sidebar: data, federation, attack, defense -> a validated RunConfig."""
     with st.sidebar:
         st.subheader("Data")
         choice = data_widgets(allow_files)
-        st.subheader("Federation")
-        fed = federation_widgets(defaults=defaults)
-        attack, comps = "st-gia", {}
-        if with_attack:
-            st.subheader("Attack")
-            attack, comps = attack_widgets()
-        dfn = {"defense": "none", "epsilon": None}
-        if with_defense:
-            st.subheader("Defense")
-            dfn = defense_widgets()
+        preset = preset_widget()
+        skip = set(SOURCE_FIELDS) | set(exclude) | ({"epsilon"} if "defense" in exp.fields else set())
+        if choice.source == "demo":
+            skip |= set(FILE_ONLY)
+        names = [n for n in exp.fields if n not in skip]
+        values = fields_widgets(names, preset, d)
+        if "defense" in exp.fields and values.get("defense", "none") != "none":
+            values["epsilon"] = field_widget("epsilon", d.get("epsilon"))
         st.subheader("Display")
-        tiles = tiles_widget()
+        tiles = st.radio("Map background", list(TILES), captions=list(TILES.values()),
+                         key="tiles", bind=QP)
+    values.update({"format": choice.fmt})
+    bad = [k for k, v in values.items() if v is INVALID]
+    if bad:
+        return FormResult(None, choice, tiles, f"fix {', '.join(bad)} first", values, preset)
     try:
         choice = choice.checked()
-        cfg = RunConfig(dataset=choice.dataset_name() or "demo", format=choice.fmt,
-                        roads=choice.roads_name(), attack=attack, **dfn, **fed)
-        error = None
+        values.update({"dataset": choice.dataset_name() or "demo", "roads": choice.roads_name()})
+        cfg = RunConfig.build(preset, **values)
+        if not exclude:
+            exp.check(cfg)
+        return FormResult(cfg, choice, tiles, None, values, preset)
     except InputError as exc:
-        cfg, error = None, str(exc)
-    return FormResult(cfg, choice, comps, tiles, error)
+        return FormResult(None, choice, tiles, str(exc), values, preset)

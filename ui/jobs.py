@@ -33,8 +33,8 @@ WORKER_ENV = "ST_GIA_WORKER"
 # Imported once by the fork server, so a forked worker starts warm (torch._dynamo: the first
 # optimizer step imports it lazily, 1.3 s).
 PRELOAD = ["torch", "torch.optim", "torch._dynamo", "numpy", "scipy.spatial", "core.experiments.runner",
-           "core.experiments.report", "core.experiments.setup", "ui.jobcore", "ui.attack_run",
-           "ui.experiments", "ui.warm"]
+           "core.experiments.report", "core.experiments.setup", "ui.jobcore", "ui.work",
+           "ui.warm"]
 # Threads mode only: see `tune_process`.
 SWITCH_INTERVAL_S = 0.0005
 

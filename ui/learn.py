@@ -29,7 +29,7 @@ def inversion_trace(seed: int, iters: int, mapping: bool, lr: float = 0.3,
     from core.geo.distance import haversine
     from core.models.recurrent import per_client_grads
 
-    cfg = RunConfig(dataset="demo", clients=max(client + 1, 1), rounds=1, window=1, iters=iters,
+    cfg = RunConfig.build(dataset="demo", clients=max(client + 1, 1), rounds=1, window=1, iters=iters,
                     seed=seed)
     prep = prepare(cfg)
     rec = next(iter(run_rounds(prep.population, prep.model, prep.fed, None, class_labels(prep))))
@@ -78,7 +78,7 @@ def calibration_trace(seed: int = 0, window: int = 3, rounds: int = 6, iters: in
     from core.experiments.setup import prepare
     from core.metrics.attack import errors_m
 
-    cfg = RunConfig(dataset="demo", clients=3, rounds=rounds, window=window, iters=iters, seed=seed)
+    cfg = RunConfig.build(dataset="demo", clients=3, rounds=rounds, window=window, iters=iters, seed=seed)
     prep = prepare(cfg)
     res = runner.run(prep, {"st-gia": registry.get("st-gia")})
     point = window  # the first target point: seen as target in round 1, then in W windows

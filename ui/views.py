@@ -3,7 +3,6 @@ shared by their pages and by History."""
 from __future__ import annotations
 
 import json
-import math
 
 import streamlit as st
 
@@ -48,23 +47,17 @@ def comparison_view(doc: dict, key: str = "cmp") -> None:
         st.dataframe(figures.mean_table(series), hide_index=True, key=f"{key}_table")
 
 
-def parse_epsilons(text: str) -> list[float]:
-    """'1, 5, 10' -> [1.0, 5.0, 10.0]; every ε must be a number > 0."""
-    out = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            v = float(part)
-        except ValueError:
-            raise InputError(f"ε list: {part!r} is not a number") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise InputError(f"ε list: every ε must be a number > 0, not {part}")
-        out.append(v)
-    if not out:
-        raise InputError("ε list: give at least one budget, e.g. 1, 5, 10")
-    return sorted(set(out))
+def epsilon_scope_text(scope: str, rounds: int) -> str:
+    """One sentence on what ε means under `scope`, with a distance a reader can picture."""
+    # planar Laplace with ε per km: mean displacement 2/ε km
+    if scope == "round":
+        return (f"**ε per round** (the paper's reading): every one of the {rounds} rounds' "
+                "releases gets ε, so a whole run composes to up to "
+                f"{rounds}·ε per user; for Geo-I, ε = 1 per km moves each point ~2 km on "
+                "average in every round, ε = 10 about 200 m.")
+    return (f"**ε per user over the whole run**: the {rounds} rounds share ε, so each round gets "
+            f"about ε/{rounds}; for Geo-I that is ε = {rounds} per km for the whole run → ~2 km "
+            "of noise per point per round.")
 
 
 def defense_view(doc: dict, key: str = "def") -> None:
@@ -164,4 +157,4 @@ def any_view(kind: str, doc: dict, key: str, tiles: str = "none") -> None:
 
 
 __all__ = ["any_view", "comparison_view", "defense_maps_view", "defense_view", "metrics",
-           "parse_epsilons", "load_json_upload"]
+           "epsilon_scope_text", "load_json_upload"]

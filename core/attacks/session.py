@@ -4,11 +4,26 @@ Per round it builds the inversion problem (initialisation — random, or ST-GIA'
 reconstruction slid by one point, paper Eq. 6 —, labels, chained known points, restarts), runs
 `engine.invert`, keeps the best restart per client, calibrates (Eq. 9) and scores the round
 (ASR, AIT, error). Ground truth is used for scoring and the AIT monitor only, never to attack.
+
+Which windows an upload covers is public (the protocol, `core.federated.clients.round_starts`):
+the session reads them from each record's `starts`, so the same session attacks the paper's
+streaming protocol (one window per round, or B) and the history protocol (all windows so far).
+
+Subtracting known windows (`AttackSpec.subtract_known`, DESIGN.md §3 "History protocol"): the
+server keeps its reconstructions of a client's earlier windows. With a FedSGD upload
+g = (1/B_t)·Σ_j ∇L_j it computes the gradients of its kept windows at the current global model
+(batched over clients) and inverts the residual r = B_t·g − Σ_old ∇L_j(reconstruction) ≈ ∇L_new
+as a single-window problem — the same code path as a streaming round, on a residual record. With
+W = 1 the new window's point is the previous round's (analytic) target, so only the new target
+is unknown and it follows from r in closed form. With FedAvg the upload is Δ/(E·η), not a sum
+of per-window gradients at the global model, so the subtraction is approximate; client-side
+noise (DP-SGD) passes straight into the residual.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,13 +38,16 @@ from core.federated.clients import window_points
 from core.federated.rounds import RoundRecord
 from core.geo.distance import EARTH_RADIUS_M
 from core.metrics.attack import ASR_THRESHOLD_M, ait_summary, asr, errors_m
-from core.models.recurrent import ModelSpec
+from core.models.recurrent import ModelSpec, per_client_grads
 
 
 @dataclass(frozen=True)
 class RoundAttack:
-    """One round's outcome. Arrays are per attacked client (K) and per point P = B·(W+1)
-    (the B windows' points, then targets, in `point_idx` order)."""
+    """One round's outcome. Arrays are per attacked client (K) and per point P: the distinct
+    trajectory points the round's upload contains (every window's points and targets), in
+    ascending `point_idx` order. `raw_latlon` is this round's reconstruction of each point (the
+    mean over its windows; a point this round did not re-invert keeps the attacker's estimate),
+    `est_latlon` the attacker's current estimate after calibration, the one scored."""
 
     round: int
     clients: np.ndarray
@@ -46,21 +64,49 @@ class RoundAttack:
     seconds: float
 
 
+def collapse_points(idx: np.ndarray, z: np.ndarray,
+                    first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per-window values -> per distinct point.
+
+    idx (B, W+1) trajectory indices, z (K, B, W+1, 2), first (K, B, W+1) first-hit iterations.
+    Returns the points (P,) ascending, z averaged over each point's occurrences (K, P, 2) and the
+    earliest hit over them (K, P) (−1: never)."""
+    pts, inv = np.unique(idx.ravel(), return_inverse=True)
+    K, n = z.shape[0], idx.size
+    onehot = np.zeros((len(pts), n))
+    onehot[inv, np.arange(n)] = 1.0
+    zc = np.einsum("pn,knc->kpc", onehot, z.reshape(K, n, 2)) / onehot.sum(1)[None, :, None]
+    if first is None:
+        return pts, zc, None
+    never = np.iinfo(np.int64).max
+    ff = np.where(first.reshape(K, n) >= 0, first.reshape(K, n), never).astype(np.int64)
+    fc = np.full((K, len(pts)), never, dtype=np.int64)
+    np.minimum.at(fc, (slice(None), inv), ff)
+    fc[fc == never] = -1
+    return pts, zc, fc
+
+
 class AttackSession:
-    """Attacks every round of one federated run with one attack recipe."""
+    """Attacks every round of one federated run with one attack recipe.
+
+    n_points: the longest trajectory (state is kept per client and trajectory point).
+    vocab: (C, 2) normalised locations of the classification head's classes.
+    """
 
     def __init__(self, spec: AttackSpec, model: ModelSpec, normalizer: Normalizer, n_clients: int,
-                 n_points: int, window: int, batch: int, iters: int, seed: int,
-                 mapper=None, vocab: np.ndarray | None = None,
-                 threshold_m: float = ASR_THRESHOLD_M) -> None:
+                 n_points: int, window: int, iters: int, seed: int,
+                 mapper: Callable[[np.ndarray], np.ndarray] | None = None,
+                 vocab: np.ndarray | None = None, threshold_m: float = ASR_THRESHOLD_M) -> None:
         self.spec, self.model, self.norm = spec, model, normalizer
-        self.window, self.batch, self.iters, self.threshold = window, batch, iters, threshold_m
+        self.window, self.iters, self.threshold = window, iters, threshold_m
         self.mapper, self.vocab = mapper, vocab  # vocab: (C, 2) normalised, classification head
         self.gen = torch.Generator().manual_seed(seed)
         self.calib = Calibrator(n_clients, n_points)
         self.known = np.full((n_clients, n_points, 2), np.nan)   # analytic targets (chain)
-        self.prev: dict[int, tuple[int, np.ndarray]] = {}        # client -> (round, (B, W+1, 2))
-        self.records: dict[int, RoundRecord] = {}                # kept rounds (retro)
+        # client -> (round, window starts (B,), reconstruction (B, W+1, 2)) of its last inversion
+        self.prev: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        self.done = np.zeros(n_clients, dtype=np.int64)           # 1 + last window start inverted
+        self.records: dict[int, list[RoundRecord]] = {}           # kept (residual) records (retro)
         bb = normalizer.bbox
         k = np.pi * EARTH_RADIUS_M / 180
         self._m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
@@ -81,31 +127,46 @@ class AttackSession:
         raise ValueError(f"unknown init {kind!r}")
 
     def _labels(self, rec: RoundRecord) -> tuple[Tensor, bool, Tensor | None]:
-        """Dummy labels y0, whether they are fixed (analytic), and the target's normalised location."""
-        K, B = len(rec.clients), self.batch
+        """Dummy labels y0, whether they are fixed (analytic), and the target's normalised location.
+
+        Analytic labels need a single window (B = 1); otherwise they are optimised jointly."""
+        K, B = len(rec.clients), len(rec.starts)
         if self.spec.label == "analytic" and B == 1:
             if self.model.head == "regression":
                 y = regression_target(rec.params, rec.uploads)[:, None, :]
                 return y, True, y
             lab = classification_label(rec.uploads)[:, None]
-            return lab, True, torch.as_tensor(self.vocab, dtype=torch.float32)[lab]
+            return lab, True, self._vocab_t()[lab]
         c = self.model.n_out
         return torch.randn(K, B, c, generator=self.gen), False, None
 
+    def _vocab_t(self) -> Tensor:
+        if self.vocab is None:
+            raise ValueError("the classification head needs the vocabulary (vocab=...)")
+        return torch.as_tensor(self.vocab, dtype=torch.float32)
+
     def _x0(self, rec: RoundRecord, y_loc: Tensor | None) -> Tensor:
-        K, B, W = len(rec.clients), self.batch, self.window
+        K, B, W = len(rec.clients), len(rec.starts), self.window
         kind = "uniform" if self.spec.init == "target" else self.spec.init
         x0 = self._random((K, B, W, 2), kind)
         if y_loc is not None and self.spec.init == "target":
             x0 = y_loc[:, :, None, :].expand(K, B, W, 2).clone()
-        if self.spec.previous:  # ST-GIA: previous reconstruction slid by one point (Eq. 6)
+        if self.spec.previous:  # ST-GIA (Eq. 6): the previous round's reconstruction
+            starts = rec.starts.tolist()
             for row, c in enumerate(rec.clients.tolist()):
-                if c in self.prev and self.prev[c][0] == rec.round - 1:
-                    x0[row] = torch.as_tensor(self.prev[c][1][:, 1:], dtype=torch.float32)
+                prev = self.prev.get(c)
+                if prev is None or prev[0] != rec.round - 1:
+                    continue
+                pos = {int(s): j for j, s in enumerate(prev[1].tolist())}
+                for j, s in enumerate(starts):
+                    if s - 1 in pos:   # slid by one point (streaming: every window)
+                        x0[row, j] = torch.as_tensor(prev[2][pos[s - 1], 1:], dtype=torch.float32)
+                    elif s in pos:     # history: the same window, reconstructed last round
+                        x0[row, j] = torch.as_tensor(prev[2][pos[s], :W], dtype=torch.float32)
         return x0
 
     def _known(self, rec: RoundRecord, idx: np.ndarray, x0: Tensor) -> Tensor:
-        K, B, W = len(rec.clients), self.batch, self.window
+        K, B, W = len(rec.clients), len(rec.starts), self.window
         mask = torch.zeros(K, B, W, dtype=torch.bool)
         if not self.spec.chain:
             return mask
@@ -117,22 +178,88 @@ class AttackSession:
 
     # ---- one round ------------------------------------------------------------------------
     def attack_round(self, rec: RoundRecord) -> RoundAttack:
-        """Attack one round's uploads; with `retro`, then revisit kept rounds (see `_retro`)."""
+        """Attack one round's uploads and score every distinct point they contain; with `retro`,
+        then revisit kept rounds (see `_retro`)."""
         t0 = time.perf_counter()
-        idx = window_points(rec.round, self.window, self.batch)
-        z, first, y_loc, free = self._solve(rec, idx)
-        self._learn(rec, idx, z, y_loc, free)
-        ra = self._score(rec, idx, z, first, time.perf_counter() - t0)
+        idx = window_points(rec.starts, self.window)                 # (B, W+1)
+        if self.spec.subtract_known:
+            pts, raw, first = self._attack_subtracting(rec)
+        else:
+            pts, raw, first = self._invert_record(rec)
+        ra = self._score(rec, idx, pts, raw, first, time.perf_counter() - t0)
         if self.spec.retro and self.window > 1:
-            self.records[rec.round] = rec
             self.records.pop(rec.round - self.window, None)
             self._retro(rec.round)
         return ra
 
+    def _invert_record(self, rec: RoundRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Invert every window of `rec` in one batched optimisation, remember what later rounds
+        reuse, and calibrate (one recovery per point and upload). Returns the points (P,), their
+        reconstruction (K, P, 2) normalised and first hits (K, P)."""
+        idx = window_points(rec.starts, self.window)
+        z, first, y_loc, free = self._solve(rec, idx)
+        self._learn(rec, idx, z, y_loc, free)
+        pts, zc, fc = collapse_points(idx, z, first)
+        self.calib.add(rec.clients, pts, zc)
+        if self.spec.retro and self.window > 1:
+            self.records.setdefault(rec.round, []).append(rec)
+        return pts, zc, fc
+
+    def _attack_subtracting(self, rec: RoundRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Subtract the kept windows' gradients and invert what remains (module docstring).
+
+        Windows with start < `done[c]` are kept; the others (the newest one when the client
+        took part in the previous round) are unknown. Clients are grouped by their number of
+        unknown windows u — one group, hence one optimisation, when every client takes part in
+        every round. Returns the round's points (P,), reconstruction (K, P, 2), first hits (K, P).
+        """
+        idx = window_points(rec.starts, self.window)
+        pts = np.unique(idx)
+        K, B = len(rec.clients), len(rec.starts)
+        n_unknown = (rec.starts[None, :] >= self.done[rec.clients][:, None]).sum(1)   # (K,)
+        inverted: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for u in np.unique(n_unknown).tolist():
+            if u == 0:   # nothing new in this upload (the record was attacked already)
+                continue
+            rows = np.flatnonzero(n_unknown == u)
+            sub = rec if u == B and len(rows) == K else self._residual_record(rec, rows, u)
+            p_u, z_u, f_u = self._invert_record(sub)
+            inverted.append((rows, p_u, z_u, f_u))
+        # points not re-inverted this round keep the attacker's estimate; "found" at iteration 0
+        raw = self._estimate(rec.clients, pts)
+        truth = self._truth_norm(rec, idx)
+        err = (((torch.as_tensor(raw - truth)) * self._m_per_unit.double()).pow(2).sum(-1)).sqrt()
+        first = np.where(err.numpy() < self.threshold, 0, -1)
+        col = {int(p): j for j, p in enumerate(pts.tolist())}
+        for rows, p_u, z_u, f_u in inverted:
+            cols = np.array([col[int(p)] for p in p_u])
+            raw[rows[:, None], cols[None, :]] = z_u
+            first[rows[:, None], cols[None, :]] = f_u
+        return pts, raw, first
+
+    def _residual_record(self, rec: RoundRecord, rows: np.ndarray, u: int) -> RoundRecord:
+        """The record of the last u windows alone for clients `rows`: uploads in gradient units
+        of their mean loss, (B_t·g − Σ_kept ∇L_j(reconstruction)) / u, with the kept windows'
+        gradients computed at the current global params, batched over clients."""
+        B, W = len(rec.starts), self.window
+        clients = rec.clients[rows]
+        uploads = {n: v[rows] for n, v in rec.uploads.items()}
+        if u < B:
+            kept = window_points(rec.starts[:B - u], W)              # (B−u, W+1)
+            est = self._estimate(clients, kept.ravel()).reshape(len(rows), B - u, W + 1, 2)
+            est_t = torch.as_tensor(est, dtype=torch.float32)
+            x_old, y_old = est_t[:, :, :W], est_t[:, :, W]           # (k, B−u, W, 2), (k, B−u, 2)
+            target = y_old if self.model.head == "regression" else \
+                torch.cdist(y_old.reshape(-1, 2), self._vocab_t()).argmin(1).view(y_old.shape[:-1])
+            g_old = per_client_grads(rec.params, x_old, target, self.model)   # mean over B−u
+            uploads = {n: ((B * v - (B - u) * g_old[n]) / u).detach() for n, v in uploads.items()}
+        return replace(rec, clients=clients, starts=rec.starts[B - u:], uploads=uploads,
+                       x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:])
+
     def _solve(self, rec: RoundRecord, idx: np.ndarray):
         """Run the engine on one record: (z (K, B, W+1, 2) normalised, first hits, y_loc,
         free window points per window (K, B))."""
-        K, B, W, R = len(rec.clients), self.batch, self.window, self.spec.restarts
+        K, B, W, R = len(rec.clients), len(rec.starts), self.window, self.spec.restarts
         y0, y_fixed, y_loc = self._labels(rec)
         x0 = self._x0(rec, y_loc)
         known = self._known(rec, idx, x0)
@@ -160,11 +287,13 @@ class AttackSession:
 
     def _learn(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, y_loc: Tensor | None,
                free: np.ndarray) -> None:
-        """Remember what later rounds may reuse: the previous reconstruction (ST-GIA init) and,
-        for chaining attacks, exact analytic targets and points that were the only free point
-        of their window (a W = 1-like, well-determined problem)."""
+        """Remember what later rounds may reuse: the previous reconstruction (ST-GIA init), the
+        windows now kept (subtraction) and, for chaining attacks, exact analytic targets and
+        points that were the only free point of their window (a W = 1-like, well-determined
+        problem)."""
         for row, c in enumerate(rec.clients.tolist()):
-            self.prev[c] = (rec.round, z[row])
+            self.prev[c] = (rec.round, rec.starts, z[row])
+        self.done[rec.clients] = np.maximum(self.done[rec.clients], int(rec.starts[-1]) + 1)
         if not self.spec.chain:
             return
         if y_loc is not None:  # analytic targets are exact
@@ -179,27 +308,31 @@ class AttackSession:
         """Re-attack kept earlier rounds whose windows now have fewer unknown points, newest
         first, so a point solved alone in round t helps solve round t−1's remaining one, etc."""
         for r in range(round_t - 1, max(0, round_t - self.window), -1):
-            rec = self.records.get(r)
-            if rec is None:
-                continue
-            idx = window_points(r, self.window, self.batch)
-            kn = self.known[rec.clients][:, idx[:, :self.window], 0]
-            if not np.isnan(kn).any():
-                continue
-            z, _, y_loc, free = self._solve(rec, idx)
-            self.calib.add(rec.clients, idx.reshape(-1), z.reshape(len(rec.clients), -1, 2))
-            self._learn(rec, idx, z, y_loc, free)
+            for rec in self.records.get(r, []):
+                idx = window_points(rec.starts, self.window)
+                kn = self.known[rec.clients][:, idx[:, :self.window], 0]
+                if not np.isnan(kn).any():
+                    continue
+                z, _, y_loc, free = self._solve(rec, idx)
+                pts, zc, _ = collapse_points(idx, z)
+                self.calib.add(rec.clients, pts, zc)
+                self._learn(rec, idx, z, y_loc, free)
 
-    def final_estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
-        """(K, P, 2) lat/lon: the attacker's best estimate now — exact/solved points where known
-        (chaining attacks), else the calibrated mean (or the latest recovery without calibration)."""
+    def _estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
+        """(K, P, 2) normalised: the attacker's best estimate now — exact/solved points where
+        known (chaining attacks), else the calibrated mean (or the latest recovery without
+        calibration)."""
         est = self.calib.estimate(clients, point_idx) if self.spec.calibration else \
             self.calib.latest[clients][:, point_idx]
         if self.spec.chain:
             kn = self.known[clients][:, point_idx]
             has = ~np.isnan(kn[..., 0])
             est[has] = kn[has]
-        return self.norm.denormalize(est)
+        return est
+
+    def final_estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
+        """(K, P, 2) lat/lon: the attacker's best estimate now (see `_estimate`)."""
+        return self.norm.denormalize(self._estimate(clients, point_idx))
 
     def _target_loc(self, y: Tensor, y_fixed: bool, y_loc: Tensor | None, R: int) -> Tensor:
         """Normalised location of the dummy target (regression value, or the label's location)."""
@@ -207,19 +340,22 @@ class AttackSession:
             return y_loc.repeat_interleave(R, dim=0) if R > 1 else y_loc
         if self.model.head == "regression":
             return y
-        return torch.as_tensor(self.vocab, dtype=torch.float32)[y.argmax(-1)]
+        return self._vocab_t()[y.argmax(-1)]
 
-    def _score(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, first: np.ndarray,
-               seconds: float) -> RoundAttack:
+    def _truth_norm(self, rec: RoundRecord, idx: np.ndarray) -> np.ndarray:
+        """(K, P, 2) normalised true location of each distinct point (evaluation only)."""
         K = len(rec.clients)
-        flat_idx = idx.reshape(-1)
-        zf = z.reshape(K, -1, 2)
-        self.calib.add(rec.clients, flat_idx, zf)
-        est_ll = self.final_estimate(rec.clients, flat_idx)
+        _, first_at = np.unique(idx.ravel(), return_index=True)
         truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2).numpy().reshape(K, -1, 2)
-        true_ll = self.norm.denormalize(truth.astype(np.float64))
+        return truth[:, first_at].astype(np.float64)
+
+    def _score(self, rec: RoundRecord, idx: np.ndarray, pts: np.ndarray, raw: np.ndarray,
+               first: np.ndarray, seconds: float) -> RoundAttack:
+        """Score each distinct point of the upload with the attacker's current estimate."""
+        est_ll = self.final_estimate(rec.clients, pts)
+        true_ll = self.norm.denormalize(self._truth_norm(rec, idx))
         err = errors_m(est_ll, true_ll)
-        ait = ait_summary(first.reshape(K, -1), self.iters)
-        return RoundAttack(rec.round, rec.clients, flat_idx, true_ll, self.norm.denormalize(zf),
-                           est_ll, err, first.reshape(K, -1), asr(err, self.threshold),
+        ait = ait_summary(first, self.iters)
+        return RoundAttack(rec.round, rec.clients, pts, true_ll, self.norm.denormalize(raw),
+                           est_ll, err, first, asr(err, self.threshold),
                            ait["ait"], ait["ait_success"], float(np.median(err)), seconds)

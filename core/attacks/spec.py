@@ -1,11 +1,14 @@
 """An attack is a small frozen recipe of parts (DESIGN.md §3 table); one engine runs them all."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+
+from core.errors import ParameterError, check_range
 
 INITS = ("gaussian", "uniform", "constant", "geometric", "target")
 LABELS = ("joint", "analytic")
 OPTIMIZERS = ("adam", "signed-adam")
+REGULARIZERS = (None, "tv", "cpl")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,10 @@ class AttackSpec:
     retro: enhanced, W > 1: re-attack the last W−1 rounds' kept uploads when later rounds have
         pinned down more of their points (the server keeps what it received).
     restarts: parallel random restarts per client; the best final matching loss wins.
+    subtract_known: enhanced, for uploads covering several windows (history protocol): keep the
+        reconstructions of a client's earlier windows, subtract their gradients at the current
+        global model from the upload and invert the residual as the newest window alone
+        (DESIGN.md §3, `core.attacks.session`). Off in the paper's ST-GIA (Algorithm 1).
     """
 
     name: str
@@ -42,6 +49,28 @@ class AttackSpec:
     retro: bool = False
     restarts: int = 1
     init_scale: float = 1.0
+    subtract_known: bool = False
+
+    def __post_init__(self) -> None:
+        """Every part must name something the engine implements (no silent fallback)."""
+        from core.attacks.distances import DISTANCES
+
+        for field_name, value, allowed in (("distance", self.distance, tuple(DISTANCES)),
+                                           ("init", self.init, INITS),
+                                           ("label", self.label, LABELS),
+                                           ("optimizer", self.optimizer, OPTIMIZERS),
+                                           ("regularizer", self.regularizer, REGULARIZERS)):
+            if value not in allowed:
+                raise ParameterError(f"attack {self.name!r} {field_name}", value,
+                                     f"one of {', '.join(map(str, allowed))}")
+        check_range("lr", self.lr, 0.0, low_open=True)
+        check_range("reg_weight", self.reg_weight, 0.0)
+        check_range("init_scale", self.init_scale, 0.0, low_open=True)
+        check_range("restarts", self.restarts, 1, 1024)
+
+    def to_dict(self) -> dict:
+        """The recipe as plain data (stored in results: which attack ran, exactly)."""
+        return asdict(self)
 
     def without(self, component: str) -> "AttackSpec":
         """The same attack with one ST-GIA component switched off (ablation, paper Fig. 4)."""

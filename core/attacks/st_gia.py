@@ -11,15 +11,17 @@ are chained into later windows as known points (they are the same trajectory poi
 that was the only unknown of its window counts as solved, kept uploads of the last W−1 rounds are
 re-attacked when later rounds pin down more of their points (retro), unknown
 window points start at the recovered target (people move continuously), and 4 parallel restarts
-per client keep the best matching loss. Results name which one ran.
+per client keep the best matching loss. When an upload covers several windows (history protocol,
+or streaming with B > 1) it subtracts the gradients of the windows it already reconstructed and
+inverts the residual as the newest window alone (`subtract_known`), so each round leaks what a
+single-window round leaks. Results name which one ran.
 """
-from core.attacks.registry import register
 from core.attacks.spec import AttackSpec
 
 # lr 0.3: the best of {0.03, 0.1, 0.3} for round-1 ASR on Foursquare NYC (W = 1, 100 clients)
-ST_GIA = register(AttackSpec("st-gia", distance="l2", init="gaussian", previous=True,
-                             label="joint", lr=0.3, mapping=True, calibration=True))
+ST_GIA = AttackSpec("st-gia", distance="l2", init="gaussian", previous=True,
+                             label="joint", lr=0.3, mapping=True, calibration=True)
 
-ST_GIA_PLUS = register(AttackSpec("st-gia+", distance="l2", init="target", previous=True,
+ST_GIA_PLUS = AttackSpec("st-gia+", distance="l2", init="target", previous=True,
                                   label="analytic", lr=0.1, mapping=True, calibration=True,
-                                  chain=True, retro=True, restarts=4))
+                                  chain=True, retro=True, restarts=4, subtract_known=True)

@@ -11,41 +11,18 @@ import argparse
 import json
 import time
 
-from core.data.formats import format_names
-from core.data.load import resolve_dataset, summarize
+from core.cli.flags import add_config_arguments, config_from_args
+from core.data.load import summarize
 from core.data.preprocess import preprocess
-from core.errors import InputError, MalformedRowError, ParameterError
+from core.experiments.setup import read_dataset
 
 
-def parse_columns(text: str | None) -> dict | None:
-    """'user=uid,time=ts' -> {'user': 'uid', 'time': 'ts'}."""
-    if not text:
-        return None
-    out = {}
-    for item in text.split(","):
-        role, sep, name = item.partition("=")
-        if not sep or not role.strip() or not name.strip():
-            raise ParameterError("--columns", text, "ROLE=NAME pairs separated by commas, "
-                                 "roles among user, time, lat, lon")
-        out[role.strip()] = name.strip()
-    return out
+HELP = "describe a dataset: users, points, bbox, time span"
+FIELDS = ("dataset", "format", "columns", "skip_bad_rows", "max_rows", "min_gap_minutes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="demo",
-                        help="'demo' (the embedded demo city, default) or a data file path")
-    parser.add_argument("--format", choices=format_names(), default=None,
-                        help="file format (default: recognised from the file's first line)")
-    parser.add_argument("--columns", default=None, metavar="ROLE=NAME,...",
-                        help="csv format: header names for user, time, lat, lon, "
-                             "e.g. user=uid,time=ts (default: found by common names)")
-    parser.add_argument("--max-rows", type=int, default=None,
-                        help="read at most this many data rows")
-    parser.add_argument("--skip-bad-rows", action="store_true",
-                        help="skip malformed rows (and count them) instead of stopping at the "
-                             "first one")
-    parser.add_argument("--min-gap-minutes", type=float, default=10.0,
-                        help="preprocessing: keep points at least this far apart (default 10)")
+    add_config_arguments(parser, FIELDS)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -74,31 +51,27 @@ def _rows(raw: dict, clean: dict) -> list[tuple[str, str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    d = config_from_args(args, FIELDS).data
     t0 = time.perf_counter()
-    try:
-        ds, roads = resolve_dataset(args.dataset, args.format, parse_columns(args.columns),
-                                    args.max_rows,
-                                    bad_rows="skip" if args.skip_bad_rows else "error")
-    except MalformedRowError as exc:
-        raise InputError(f"{exc} (pass --skip-bad-rows to skip and count such rows)") from exc
+    ds, roads = read_dataset(d)
     load_s = time.perf_counter() - t0
-    clean_ds = preprocess(ds, args.min_gap_minutes)
+    clean_ds = preprocess(ds, d.min_gap_minutes)
     raw, clean = summarize(ds), summarize(clean_ds)
     meta = {k: v for k, v in ds.meta.items() if isinstance(v, (str, int, float, bool, list, dict))}
-    report = {"dataset": args.dataset, "meta": meta, "load_seconds": round(load_s, 3),
-              "raw": raw, "preprocessed": dict(clean, min_gap_minutes=args.min_gap_minutes),
+    report = {"dataset": d.dataset, "meta": meta, "load_seconds": round(load_s, 3),
+              "raw": raw, "preprocessed": dict(clean, min_gap_minutes=d.min_gap_minutes),
               "road_network": None if roads is None else {
                   "name": getattr(roads, "name", None),
                   "nodes": int(len(roads.node_ids)), "edges": int(len(roads.edge_u))}}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"dataset {ds.name!r} ({args.dataset})")
+    print(f"dataset {ds.name!r} ({d.dataset})")
     if "format" in ds.meta:
         line = (f"format {ds.meta['format']}, {ds.meta.get('rows_read', 0):,} rows read "
                 f"in {load_s:.2f} s")
         if ds.meta.get("truncated"):
-            line += f" (stopped at --max-rows {args.max_rows})"
+            line += f" (stopped at --max-rows {d.max_rows})"
         print(line)
         if ds.meta.get("rows_skipped"):
             print(f"skipped {ds.meta['rows_skipped']:,} malformed rows, e.g.:")
@@ -109,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"skipped {ds.meta['rows_skipped_null_island']:,} rows at lat = lon = 0")
     if roads is not None:
         print(f"road network: {len(roads.node_ids):,} nodes, {len(roads.edge_u):,} edges")
-    header = ("", "raw", f"preprocessed (gap >= {args.min_gap_minutes:g} min)")
+    header = ("", "raw", f"preprocessed (gap >= {d.min_gap_minutes:g} min)")
     rows = [header] + _rows(raw, clean)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:

@@ -1,38 +1,34 @@
-"""Entry point: a registry from subcommand name to the module that defines it.
+"""Command line of ST-GIA Lab: `python -m core COMMAND --help` lists each command's options.
 
-Each subcommand module exposes `add_arguments(parser)` and `run(args) -> int`.
+Experiments (attack, compare-attacks, ablation, compare-defenses, defense-maps) come from the
+experiment registry; their flags are generated from the run configuration's fields.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from core.errors import InputError
 
-# name -> (module, one-line help). Modules are imported lazily so `--help` stays fast.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "datasets": ("core.cli.datasets", "describe a dataset: users, points, bbox, time span"),
-    "attack": ("core.cli.attack", "federated training with a curious server running one attack"),
-    "compare-attacks": ("core.cli.compare_attacks", "all six attacks on one training run (Tables 3/4)"),
-    "ablation": ("core.cli.ablation", "ST-GIA with each component switched off in turn (Fig. 4)"),
-    "compare-defenses": ("core.cli.compare_defenses", "ASR and recall@5 per defense and epsilon (Table 5, Fig. 5)"),
-}
+DESCRIPTION = ("ST-GIA Lab: how much of a person's movement a federated-learning server reads "
+               "back from the gradients of a location-prediction model, and what each privacy "
+               "defense buys. Every experiment writes JSON (--json) and prints a table.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    from core.cli import datasets
+    from core.cli.flags import add_config_arguments
+    from core.experiments.registry import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(prog="python -m core", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a command whose module has not landed yet
-            if exc.name != module:
-                raise
-            continue
-        p = sub.add_parser(name, help=help_text)
-        p.set_defaults(_module=module)
-        mod.add_arguments(p)
+    p = sub.add_parser("datasets", help=datasets.HELP, description=datasets.HELP)
+    datasets.add_arguments(p)
+    for name, exp in EXPERIMENTS.items():
+        p = sub.add_parser(name, help=exp.help, description=exp.help)
+        add_config_arguments(p, exp.fields)
+        p.add_argument("--json", default=None, metavar="PATH", help="write the result document here")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -47,11 +43,31 @@ def set_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("ST_GIA_TORCH_THREADS", "1"))))
 
 
+def run_experiment(args: argparse.Namespace) -> int:
+    from core.cli.flags import config_from_args
+    from core.cli.output import OUTPUTS, ProgressBar, check_output
+    from core.experiments.registry import EXPERIMENTS
+
+    exp = EXPERIMENTS[args.command]
+    cfg = config_from_args(args, exp.fields)
+    exp.check(cfg)                  # before any data is read
+    check_output(args.json)
+    set_threads()
+    doc = exp(cfg, progress=ProgressBar(args.quiet))
+    OUTPUTS[exp.name](doc, args.json)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    set_threads()
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        if args.command == "datasets":
+            from core.cli import datasets
+            return int(datasets.run(args) or 0)
+        return run_experiment(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130

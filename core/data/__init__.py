@@ -1,1 +1,1 @@
-"""Trajectory data: the dataset type, loaders for each supported format, preprocessing, the demo city."""
+"""Trajectory data: the dataset type, loaders for each supported format, preprocessing."""

@@ -1,5 +1,7 @@
-"""Loading trajectory datasets: format sniffing, `load_dataset`, and `resolve_dataset` for the CLI
-and the dashboard ("demo" or a file path).
+"""Loading trajectory datasets: format sniffing, `load_dataset`, and `summarize`.
+
+Naming a dataset as "demo" or a file path (the CLI's and the dashboard's `--dataset`) is
+`core.demo.resolve.resolve_dataset`, above this package: data never imports the demo world.
 
 Formats live in `core.data.formats` (one module each, documented there): ``foursquare``,
 ``gowalla``, ``mta-bus``, ``csv``. Every loader streams the file in blocks, stops at the first
@@ -10,19 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.data.formats import FORMATS, format_names, get_format
+from core.data.formats import FORMATS, get_format
 from core.data.formats._table import BAD_ROWS_CHOICES, first_line
 from core.data.trajectory import TrajectoryDataset
-from core.errors import DataFormatError, InputError, ParameterError
-
-if TYPE_CHECKING:
-    from core.geo.network import RoadNetwork
-
-DEMO = "demo"
+from core.errors import DataFormatError, ParameterError
 
 
 def sniff_format(path: str | Path) -> str:
@@ -72,26 +68,6 @@ def load_dataset(path: str, fmt: str | None = None, columns: dict | None = None,
         raise ParameterError("columns", columns, "only with format 'csv' (format "
                              f"{name!r} has fixed columns)")
     return spec.load(str(path), columns=columns, max_rows=max_rows, bad_rows=bad_rows)
-
-
-def resolve_dataset(spec: str, fmt: str | None = None, columns: dict | None = None,
-                    max_rows: int | None = None, *, bad_rows: str = "error",
-                    ) -> tuple[TrajectoryDataset, "RoadNetwork | None"]:
-    """'demo' -> the embedded demo city and its road network; otherwise a file and None.
-
-    The name "demo" is reserved: to load a file called demo, write ./demo.
-    """
-    if spec == DEMO:
-        if fmt is not None or columns:
-            raise ParameterError("format", fmt if fmt is not None else columns,
-                                 "no format or column mapping with the demo dataset")
-        from core.data.demo import make_demo_city  # lazy: the demo builds a city on call
-
-        return make_demo_city()
-    if not Path(spec).exists():
-        raise InputError(f"dataset {spec!r}: no such file (use '{DEMO}' for the embedded demo "
-                         f"city; file formats: {', '.join(format_names())})")
-    return load_dataset(spec, fmt, columns, max_rows, bad_rows=bad_rows), None
 
 
 def _iso_date(t: int) -> str:

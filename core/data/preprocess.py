@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.trajectory import BBox, Trajectory, TrajectoryDataset
+from core.data.trajectory import Trajectory, TrajectoryDataset
 from core.errors import InputError, check_range
+from core.geo.bbox import BBox
 
 
 def clean_trajectory(tr: Trajectory, min_gap_minutes: float = 10.0) -> Trajectory:

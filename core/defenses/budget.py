@@ -1,6 +1,7 @@
-"""Splitting a user's total budget ε over T rounds (sequential composition, DESIGN.md §5).
+"""Splitting a budget over T rounds (sequential composition, DESIGN.md §5).
 
-* Uniform (the baselines): ε_t = ε/T.
+* Constant (scope "round", the paper's reading): ε_t = ε every round; the run composes to T·ε.
+* Uniform (the baselines, scope "total"): ε_t = ε/T.
 * Adaptive (the paper's Algorithm 2, Eqs. 10–12): ε_t = exp(−γ[t])·(ε − Σ_{j<t} ε_j) with
   γ[t] = α·F1(ASR[t]) + β/F2(AIT[t]), α + β = 1. Defaults (the paper leaves them open): F1(a) = a,
   F2(k) = max(k/N, 1/N) with N the attack's iteration cap, α = β = 0.5. A riskier round (higher
@@ -93,6 +94,13 @@ def uniform_allocation(epsilon: float, rounds: int) -> list[float]:
     check_range("epsilon", epsilon, 0.0, low_open=True)
     check_range("rounds", rounds, 1)
     return cap_to_budget([epsilon / rounds] * rounds, epsilon)
+
+
+def constant_allocation(epsilon: float, rounds: int) -> list[float]:
+    """ε every round (scope "round": each round's release gets the whole ε)."""
+    check_range("epsilon", epsilon, 0.0, low_open=True)
+    check_range("rounds", rounds, 1)
+    return [float(epsilon)] * int(rounds)
 
 
 def importance(asr: float, ait: float, iters: int, alpha: float = 0.5, beta: float = 0.5,

@@ -6,101 +6,216 @@ output of a location mechanism run with that round's budget ε_t (per km):
 * `GeoIDefense`  — planar Laplace (Geo-I, Andrés et al. 2013), optionally truncated to the data's
   bounding box and/or snapped to the road network (both post-processing);
 * `GeoGIDefense` — graph exponential mechanism over all road nodes (GeoGI, Takagi et al.);
-* `AdaptiveDefense` — the paper's strategy (Algorithm 2): adaptive ε_t from a risk profile and
-  PGEM (Eq. 13), the graph exponential mechanism restricted to the user's constraint domain.
+* `AdaptiveDefense` — the paper's strategy (Algorithm 2): adaptive ε_t from a risk profile
+  (Eqs. 10–12) and PGEM (Eq. 13), the graph exponential mechanism restricted to the user's
+  constraint domain.
 
-Budget accounting. Within a round a client draws the mechanism once per *distinct* location it
-feeds (with B > 1 a point appears in several windows; it gets one noisy copy, not several), so every
-trajectory point is released at most once per round with ε_t. A point stays in the sliding window
-for W+1 rounds and is perturbed afresh each time, so over the run it is released with at most
-Σ_t ε_t ≤ ε: the per-user, whole-run budget composes sequentially over rounds. Geo-indistinguishability
-is a per-location guarantee: two true locations d km apart give output distributions within e^(ε·d).
+Allocation (ε_t per round). scope="total": ε is the user's budget for the run; uniform ε/T
+(Geo-I, GeoGI) or Algorithm 2 over ε (adaptive). scope="round" (the paper's reading; its authors'
+code draws Geo-I noise afresh every round at ε): ε_t = ε every round (Geo-I, GeoGI); the adaptive
+strategy distributes T·ε by Algorithm 2, so its mean per round is ε and it is compared with the
+uniform mechanisms at the same per-round ε.
 
-Road networks. GeoGI, PGEM and Geo-I with snapping need `roads`. `start()` raises an InputError when
-they are missing; `core.experiments.defense_setup.make_defense` supplies the run's network, or — for a
-dataset without one — a stand-in built by `core.geo.loaders.from_locations` over the dataset's
-public venue locations.
+Accounting. Geo-indistinguishability is a per-location guarantee: a mechanism run at ε per km
+gives, for two true locations d km apart, output distributions within a factor e^(ε·d).
+
+* Per point. Within a round a client draws the mechanism once per *distinct* trajectory point it
+  feeds (with B > 1, or the history protocol, a point appears in several windows; it gets one
+  noisy copy, not several). A point fed in rounds R(p) is released once per round, so it pays
+  Σ_{t ∈ R(p)} ε_t: with the streaming protocol a point stays in the sliding window for up to
+  W + B rounds. With `reuse=True` the client perturbs each point once — the first round it is
+  fed, at that round's ε_t — and feeds the same noisy point in every later round; re-using a
+  released value is post-processing, so the point pays ε_{first(p)} once. Points are recognised by
+  their trajectory index (`point_idx`, which `reuse` requires). When the round loop passes
+  `point_idx`, what each point has paid is tracked and `epsilon_per_point` reports the largest.
+* Per user. Round t's release perturbs each of its points independently at ε_t, so for two
+  trajectories X, X' its likelihood ratio is ≤ exp(ε_t·Σ_i d(x_i, x'_i)): each round is
+  ε_t-geo-indistinguishable for the user's trajectory under the summed (ℓ1) distance, and rounds
+  compose sequentially to Σ_t ε_t — `epsilon_total` (`spent(t)` after t rounds): ε in total
+  scope, T·ε in round scope, with or without reuse. That is the figure every result reports.
+  Grouping the same product by point instead of by round gives a bound that is never larger: the
+  run is (max_p paid(p))-geo-indistinguishable under ℓ1, i.e. `epsilon_per_point` — which is where
+  reuse pays off (ε_t once per point instead of up to W + B times).
+
+Road networks. GeoGI, PGEM and Geo-I with snapping need `roads` in the `DefenseContext`;
+`core.experiments.defense_setup.make_defense` supplies the run's network, or — for a dataset
+without one — a stand-in built by `core.geo.loaders.from_locations` over the dataset's public
+venue locations.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from core.defenses.budget import (RiskProfile, adaptive_allocation, f1_identity, f2_scaled,
-                                  uniform_allocation)
+from core.defenses.budget import (RiskProfile, adaptive_allocation, constant_allocation,
+                                  f1_identity, f2_scaled, uniform_allocation)
 from core.defenses.mechanisms import (DistanceCache, gem_probabilities, offset_latlon,
                                       planar_laplace_offsets, sample_gem)
 from core.errors import InputError, check_range
-from core.federated.defense_hook import ClientDefense
+from core.federated.defense_hook import ClientDefense, DefenseContext, check_epsilon
 
 _ROWS_PER_CHUNK = 256  # distance rows held at once while sampling (bounds memory on big graphs)
 
 
 @dataclass
+class PointLedger:
+    """Per client, per trajectory point: the released (noisy) [lat, lon] (NaN until released;
+    kept only with reuse) and the ε per km the point has paid so far."""
+
+    released: list[np.ndarray]   # client k: (n_k, 2)
+    paid: list[np.ndarray]       # client k: (n_k,)
+    tracked: bool = False        # True once a round passed point indices
+
+    @staticmethod
+    def for_population(population) -> "PointLedger":
+        n = [len(p) for p in population.points]
+        return PointLedger([np.full((m, 2), np.nan) for m in n], [np.zeros(m) for m in n])
+
+    def max_paid(self) -> float | None:
+        if not self.tracked:
+            return None
+        return float(max((p.max() for p in self.paid if p.size), default=0.0))
+
+
+@dataclass
 class LocationDefense(ClientDefense):
-    """Shared plumbing: budget per round, de-duplication, normalised <-> lat/lon, roads."""
+    """Shared plumbing: allocation, de-duplication, reuse, normalised <-> lat/lon, roads.
 
-    roads: object | None = None               # core.geo.network.RoadNetwork
-    distances: DistanceCache | None = None    # shared shortest-path cache (built if None)
-    population: object | None = field(default=None, init=False, repr=False)
+    reuse: perturb each trajectory point once and feed the same noisy point in later rounds
+        (see the module docstring for its accounting); needs the round loop's `point_idx`.
+    """
 
-    @property
-    def wants_roads(self) -> bool:
-        return True
+    needs: ClassVar[frozenset[str]] = frozenset({"roads"})
 
-    def allocate(self, rounds: int) -> list[float]:
-        return uniform_allocation(self.epsilon, rounds)
+    reuse: bool = False
+    roads: object | None = field(default=None, init=False, repr=False, compare=False)
+    distances: DistanceCache | None = field(default=None, init=False, repr=False, compare=False)
+    population: object | None = field(default=None, init=False, repr=False, compare=False)
+    ledger: PointLedger | None = field(default=None, init=False, repr=False, compare=False)
 
-    def start(self, rounds: int, population) -> None:
-        self.population = population
-        if self.wants_roads and self.roads is None:
-            raise InputError(
-                f"defense {self.name!r} needs a road network (option roads=...): build it with "
-                f"core.experiments.defense_setup.make_defense(name, epsilon, prepared), which passes "
-                f"the run's network (--roads, or the demo's), else a graph over the dataset's venues")
-        if self.roads is not None and self.distances is None and self.wants_roads:
-            self.distances = DistanceCache(self.roads)
-        elif self.distances is not None and self.distances.net is not self.roads:
-            raise InputError("the distance cache belongs to a different road network")
-        self.allocation = self.allocate(rounds)
-        self.prepare(population)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.epsilon = check_epsilon(self.epsilon)
 
-    def prepare(self, population) -> None:
+    # --- start ----------------------------------------------------------------------------------
+
+    def start(self, ctx: DefenseContext) -> None:
+        self.check_context(ctx)
+        self.population = ctx.population
+        self.roads = ctx.roads
+        self.distances = ctx.distances if ctx.distances is not None else (
+            DistanceCache(ctx.roads) if ctx.roads is not None else None)
+        self.allocation = self.allocate(ctx)
+        self.ledger = PointLedger.for_population(ctx.population)
+        self.prepare(ctx)
+
+    def allocate(self, ctx: DefenseContext) -> list[float]:
+        """ε/T per round (scope total) or ε per round (scope round)."""
+        if self.scope == "total":
+            return uniform_allocation(self.epsilon, ctx.rounds)
+        return constant_allocation(self.epsilon, ctx.rounds)
+
+    def prepare(self, ctx: DefenseContext) -> None:
         """Per-population precomputation (PGEM: constraint domains)."""
+
+    # --- the mechanism --------------------------------------------------------------------------
 
     def mechanism(self, latlon: np.ndarray, owners: np.ndarray, epsilon: float,
                   rng: np.random.Generator) -> np.ndarray:
         """(n, 2) true [lat, lon] of clients `owners` (population indices) -> (n, 2) outputs."""
         raise NotImplementedError
 
+    @property
+    def epsilon_per_point(self) -> float | None:
+        """The most any single trajectory point has paid so far (ε per km), or None when the
+        round loop did not pass point indices."""
+        return None if self.ledger is None else self.ledger.max_paid()
+
+    # --- the hook -------------------------------------------------------------------------------
+
     def perturb_inputs(self, round_t: int, clients: np.ndarray, x: Tensor, y: Tensor,
-                       rng: np.random.Generator) -> tuple[Tensor, Tensor]:
-        if self.population is None:
-            raise RuntimeError(f"{type(self).__name__}.start() must run before perturb_inputs()")
-        eps_t = self.allocation[round_t - 1]
+                       rng: np.random.Generator,
+                       point_idx: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
+        eps_t = self.round_epsilon(round_t)
         K, B, W = x.shape[:3]
         seq = torch.cat([x, y[:, :, None]], 2).detach().cpu().numpy().astype(np.float64)
-        seq = seq.reshape(K, B * (W + 1), 2)                       # (K, P, 2) normalised
-        uniq, owners, inverse, base = [], [], [], 0
-        for row, k in enumerate(np.asarray(clients).tolist()):     # distinct locations per client
-            u, inv = np.unique(seq[row], axis=0, return_inverse=True)
-            uniq.append(u)
-            owners.append(np.full(len(u), k, dtype=np.int64))
-            inverse.append(inv.reshape(-1) + base)
-            base += len(u)
+        seq = seq.reshape(K, B * (W + 1), 2)                        # (K, P, 2) normalised
+        idx = _point_indices(point_idx, K, B, W)                    # (K, P) or None
+        if idx is None and self.reuse:
+            raise InputError(f"defense {self.name!r} with reuse=True needs the trajectory indices "
+                             f"of the window points (perturb_inputs(..., point_idx=...))")
+        clients = np.asarray(clients, dtype=np.int64).reshape(-1)
+        rows = [_distinct(seq[r], None if idx is None else idx[r]) for r in range(K)]
+        fresh = [self._fresh(k, pid, len(first))
+                 for k, (first, _, pid) in zip(clients.tolist(), rows)]
         norm = self.population.normalizer
-        out = self.mechanism(norm.denormalize(np.concatenate(uniq)), np.concatenate(owners),
-                             eps_t, rng)
-        z = norm.normalize(out)[np.concatenate(inverse)].reshape(K, B, W + 1, 2)
+        todo = [seq[r][first[f]] for r, ((first, _, _), f) in enumerate(zip(rows, fresh))]
+        owners = np.concatenate([np.full(len(v), k, dtype=np.int64) for k, v in zip(clients, todo)])
+        out = (self.mechanism(norm.denormalize(np.concatenate(todo)), owners, eps_t, rng)
+               if owners.size else np.empty((0, 2)))
+        z = np.empty_like(seq)
+        pos = 0
+        for r, k in enumerate(clients.tolist()):
+            first, inv, pid = rows[r]
+            f = fresh[r]
+            vals = np.empty((len(first), 2))
+            vals[f] = out[pos:pos + int(f.sum())]
+            pos += int(f.sum())
+            if pid is not None:
+                vals[~f] = self._record(k, pid, f, vals, eps_t)
+            z[r] = vals[inv]
+        z = norm.normalize(z.reshape(-1, 2)).reshape(K, B, W + 1, 2)
         z = torch.as_tensor(z, dtype=x.dtype)
         return z[:, :, :W].contiguous(), z[:, :, W].contiguous()
 
+    def _fresh(self, client: int, pid: np.ndarray | None, n: int) -> np.ndarray:
+        """(n,) which of a row's n distinct points draw the mechanism now (all, unless reused)."""
+        if pid is None:
+            return np.ones(n, dtype=bool)
+        released = self.ledger.released[client]
+        if pid.size and (pid.min() < 0 or pid.max() >= len(released)):
+            raise InputError(f"point index out of range for client {client} "
+                             f"({len(released)} trajectory points)")
+        return np.isnan(released[pid, 0]) if self.reuse else np.ones(len(pid), dtype=bool)
+
+    def _record(self, client: int, pid: np.ndarray, fresh: np.ndarray, vals: np.ndarray,
+                eps_t: float) -> np.ndarray:
+        """Book the fresh draws (ε_t per point; store them with reuse); return the reused values."""
+        ledger = self.ledger
+        ledger.tracked = True
+        ledger.paid[client][pid[fresh]] += eps_t
+        if self.reuse:
+            ledger.released[client][pid[fresh]] = vals[fresh]
+        return ledger.released[client][pid[~fresh]]
+
     def _nodes_latlon(self, idx: np.ndarray) -> np.ndarray:
         return np.stack([self.roads.lat[idx], self.roads.lon[idx]], axis=1)
+
+
+def _point_indices(point_idx: np.ndarray | None, K: int, B: int, W: int) -> np.ndarray | None:
+    """(B, W+1) or (K, B, W+1) trajectory indices -> (K, B·(W+1)) int64, or None."""
+    if point_idx is None:
+        return None
+    idx = np.asarray(point_idx, dtype=np.int64)
+    if idx.shape not in ((B, W + 1), (K, B, W + 1)):
+        raise InputError(f"point_idx has shape {idx.shape}; expected ({B}, {W + 1}) or "
+                         f"({K}, {B}, {W + 1}) for x of shape ({K}, {B}, {W}, 2)")
+    return np.broadcast_to(idx, (K, B, W + 1)).reshape(K, B * (W + 1))
+
+
+def _distinct(values: np.ndarray, ids: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Distinct points of one client's row: (first position of each, inverse map, their point
+    indices). Without indices, points are distinct by coordinates."""
+    if ids is None:
+        _, first, inv = np.unique(values, axis=0, return_index=True, return_inverse=True)
+        return first, inv.reshape(-1), None
+    pid, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    return first, inv.reshape(-1), pid
 
 
 @dataclass
@@ -111,16 +226,18 @@ class GeoIDefense(LocationDefense):
         outside the region of interest is remapped to its nearest point in the region — in
         normalised coordinates, a clamp to [0, 1]²). Post-processing; on by default so the
         model never sees coordinates hundreds of bbox-widths away.
-    snap: move each output to the nearest point on the road network (post-processing).
+    snap: move each output to the nearest point on the road network (post-processing; needs
+        roads).
     """
+
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     name: str = "geoi"
     clip: bool = True
     snap: bool = False
 
-    @property
-    def wants_roads(self) -> bool:
-        return self.snap
+    def requirements(self) -> frozenset[str]:
+        return self.needs | ({"roads"} if self.snap else set())
 
     def mechanism(self, latlon, owners, epsilon, rng):
         out = offset_latlon(latlon, planar_laplace_offsets(epsilon, len(latlon), rng))
@@ -167,14 +284,19 @@ class GeoGIDefense(LocationDefense):
 
 @dataclass
 class AdaptiveDefense(LocationDefense):
-    """The paper's adaptive strategy (Algorithm 2): adaptive budget + PGEM (Eq. 13).
+    """The paper's adaptive strategy (Algorithm 2): adaptive budget (Eqs. 10–12) + PGEM (Eq. 13).
 
-    profile: per-round ASR/AIT of an undefended ST-GIA run on a proxy population
-        (`core.experiments.defense_setup.risk_profile` computes and caches it).
+    Needs `roads` and `profile` (per-round ASR/AIT of an undefended ST-GIA run on a proxy
+    population, `core.experiments.defense_setup.risk_profile`) in its context.
+
     alpha, beta, f1, f2, spend_remainder: the allocation (`core.defenses.budget`).
+        scope="total": Algorithm 2 over ε. scope="round": Algorithm 2 over T·ε — the total the
+        uniform mechanisms spend at ε per round — so the mean ε_t is ε (exactly, with
+        spend_remainder) and results at the same ε compare like with like; riskier rounds get
+        less than ε, safer ones more.
     radius_km: the default constraint domain of user k is every road node within `radius_km`
         (shortest path) of a node nearest to one of k's visited locations (its whole trajectory).
-    domains: optional explicit constraint domains, one sorted array of node indices per client.
+    domains: optional explicit constraint domains, one array of node indices per client.
 
     PGEM uses d_G on the whole road graph restricted to outputs in the domain. d_G is a metric, so
     for two inputs x, x' every output's likelihood ratio is ≤ e^(ε_t·d_G(x, x')); the paper's
@@ -184,8 +306,9 @@ class AdaptiveDefense(LocationDefense):
     (e.g. "the whole campus") avoids that.
     """
 
+    needs: ClassVar[frozenset[str]] = frozenset({"roads", "profile"})
+
     name: str = "adaptive"
-    profile: RiskProfile | None = None
     alpha: float = 0.5
     beta: float | None = None
     f1: Callable[[float], float] = f1_identity
@@ -193,23 +316,26 @@ class AdaptiveDefense(LocationDefense):
     spend_remainder: bool = True
     radius_km: float = 2.0
     domains: list[np.ndarray] | None = None
-    client_domains: list[np.ndarray] | None = field(default=None, init=False, repr=False)
+    profile: RiskProfile | None = field(default=None, init=False, repr=False, compare=False)
+    client_domains: list[np.ndarray] | None = field(default=None, init=False, repr=False,
+                                                     compare=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_range("radius_km", self.radius_km, 0.0)
 
-    def allocate(self, rounds: int) -> list[float]:
-        if self.profile is None:
-            raise InputError("defense 'adaptive' needs a risk profile (per-round ASR/AIT of an "
-                             "undefended proxy run): build it with core.experiments.defense_setup."
-                             "make_defense(...) or pass profile=RiskProfile(...)")
-        return adaptive_allocation(self.epsilon, self.profile, rounds, self.alpha, self.beta,
+    def allocate(self, ctx: DefenseContext) -> list[float]:
+        """Algorithm 2 lines 1–3 over ε (scope total) or T·ε (scope round)."""
+        self.profile = ctx.profile
+        budget = self.epsilon if self.scope == "total" else self.epsilon * ctx.rounds
+        return adaptive_allocation(budget, ctx.profile, ctx.rounds, self.alpha, self.beta,
                                    self.f1, self.f2, self.spend_remainder)
 
-    def prepare(self, population) -> None:
+    def prepare(self, ctx: DefenseContext) -> None:
         """The constraint domain of every client: given `domains`, else the R-km default."""
         from core.geo.paths import within_km
 
+        population = ctx.population
         if self.domains is not None:
             if len(self.domains) != population.n_clients:
                 raise InputError(f"{len(self.domains)} constraint domains for "

@@ -25,19 +25,15 @@ from typing import Callable, Sequence
 
 from core.attacks import registry
 from core.attacks.spec import AttackSpec
-from core.defenses import registry as defenses
 from core.errors import ParameterError
 from core.experiments import runner
-from core.experiments.config import RunConfig
-from core.experiments.report import round_rows, summary
+from core.experiments.config import COMPONENTS, PAPER_ATTACKS, RunConfig
+from core.experiments.report import round_rows, run_summary
 from core.experiments.setup import Prepared, prepare
+from core.experiments.single import configured_defense
 
 Progress = Callable[[dict], None]
 
-# The paper's order (Table 1 / Tables 3, 4): five baselines, then ST-GIA.
-PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
-# ST-GIA's components, switched off one at a time in the ablation (paper §5.3, Fig. 4).
-COMPONENTS = ("initialisation", "mapping", "calibration")
 # Per-round metrics kept in the comparison documents (the runner's rows carry more);
 # `asr_final`: the round's points scored with the attacker's end-of-run estimates, when reported.
 ROUND_KEYS = ("round", "asr", "ait", "ait_success", "median_error_m", "asr_final", "recall_at_5",
@@ -45,28 +41,14 @@ ROUND_KEYS = ("round", "asr", "ait", "ait_success", "median_error_m", "asr_final
 GROUP_KEYS = ("attacks", "variants")
 
 
-def parse_names(text: str | Sequence[str] | None, default: Sequence[str] = PAPER_ATTACKS) -> list[str]:
-    """'dlg, st-gia' or a list -> validated registered names (unknown ones fail with the known list)."""
-    if text is None:
-        names = list(default)
-    elif isinstance(text, str):
-        names = [n.strip() for n in text.split(",") if n.strip()]
-    else:
-        names = [str(n).strip() for n in text]
-    for n in names:
-        registry.get(n)  # raises ParameterError naming the known attacks
-    if not names:
-        raise ParameterError("attacks", text, f"a comma-separated list of {', '.join(registry.names())}")
-    return list(dict.fromkeys(names))  # de-duplicate, keep order
-
-
 def ablation_specs(base: str = "st-gia", components: Sequence[str] = COMPONENTS) -> dict[str, AttackSpec]:
     """The full attack and one variant per component switched off, keyed by name."""
+    if not registry.is_st_gia(base):
+        raise ParameterError("base", base, "an ST-GIA variant (st-gia, st-gia+): only they have "
+                             "initialisation, mapping and calibration to switch off")
     spec = registry.get(base)
     specs = {spec.name: spec}
     for comp in components:
-        if comp not in COMPONENTS:
-            raise ParameterError("components", comp, f"any of {', '.join(COMPONENTS)}")
         v = spec.without(comp)
         specs[v.name] = v
     return specs
@@ -74,57 +56,52 @@ def ablation_specs(base: str = "st-gia", components: Sequence[str] = COMPONENTS)
 
 def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attacks",
               progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              prep: Prepared | None = None) -> dict:
+              prep: Prepared | None = None, cache_dir: str | None = None) -> dict:
     """Train once per `cfg`, attack every round with every spec; the comparison document."""
     if group not in GROUP_KEYS:
         raise ValueError(f"group must be one of {GROUP_KEYS}")
     t0 = time.perf_counter()
-    defenses.make(cfg.defense, cfg.epsilon)  # fail on a bad name or budget before loading data
     prep = prep or prepare(cfg)
-    from core.experiments.defense_setup import make_defense  # roads / risk profile where needed
-
-    defense = make_defense(cfg.defense, cfg.epsilon, prep)
-    result = runner.run(prep, specs, defense, iters=cfg.iters, progress=progress,
+    defense = None if cfg.defense.defense == "none" else configured_defense(prep, cache_dir=cache_dir)
+    result = runner.run(prep, specs, defense, progress=step_progress(progress, len(specs)),
                         should_stop=should_stop)
     entries = {}
     for name, spec in specs.items():
-        full = round_rows(result, name)
         seconds = sum(ra.seconds for ra in result.attacks[name])  # this attack's own time
-        entries[name] = {"spec": _spec_dict(spec),
-                         "rounds": [{k: r[k] for k in ROUND_KEYS if k in r} for r in full],
-                         "summary": summary(full, seconds)}
-    cfg_doc = {k: v for k, v in cfg.to_dict().items() if k != "attack"}
-    cfg_doc[group] = list(specs)
-    return {"config": cfg_doc, group: entries, "stopped": result.stopped,
+        rows = [r.to_dict() for r in round_rows(result, name)]
+        entries[name] = {"spec": spec.to_dict(),
+                         "rounds": [{k: r[k] for k in ROUND_KEYS if k in r} for r in rows],
+                         "summary": run_summary(result, name, seconds).to_dict()}
+    return {"config": cfg.to_dict(), group: entries, "stopped": result.stopped,
             "rounds_run": len(result.budget), "wall_seconds": round(time.perf_counter() - t0, 3)}
 
 
-def compare_attacks(cfg: RunConfig, names: str | Sequence[str] | None = None,
-                    progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                    prep: Prepared | None = None) -> dict:
-    """ASR/AIT per round of several attacks on one shared training run (Tables 3/4)."""
-    specs = {n: registry.get(n) for n in parse_names(names)}
-    return run_specs(cfg, specs, "attacks", progress, should_stop, prep)
+def compare_attacks(cfg: RunConfig, progress: Progress | None = None,
+                    should_stop: Callable[[], bool] | None = None,
+                    prep: Prepared | None = None, cache_dir: str | None = None) -> dict:
+    """ASR/AIT per round of the attacks in `sweep.attacks` on one shared training run (Tables 3/4)."""
+    specs = {n: registry.get(n) for n in cfg.sweep.attacks}
+    return run_specs(cfg, specs, "attacks", progress, should_stop, prep, cache_dir)
 
 
-def ablation(cfg: RunConfig, base: str = "st-gia", components: Sequence[str] = COMPONENTS,
-             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-             prep: Prepared | None = None) -> dict:
-    """ST-GIA and ST-GIA without each component, on one shared training run (Fig. 4)."""
-    doc = run_specs(cfg, ablation_specs(base, components), "variants", progress, should_stop, prep)
-    doc["config"]["base"] = base
-    doc["config"]["components"] = list(components)
-    return doc
+def ablation(cfg: RunConfig, progress: Progress | None = None,
+             should_stop: Callable[[], bool] | None = None, prep: Prepared | None = None,
+             cache_dir: str | None = None) -> dict:
+    """`sweep.base` and the same attack without each of `sweep.components`, on one shared
+    training run (Fig. 4)."""
+    specs = ablation_specs(cfg.sweep.base, cfg.sweep.components)
+    return run_specs(cfg, specs, "variants", progress, should_stop, prep, cache_dir)
 
 
-def step_progress(progress: Progress, n_specs: int) -> Progress:
-    """Adapt the runner's per-(round, attack) events to a step counter over rounds × attacks,
-    for progress bars whose total is `rounds * n_specs`."""
+def step_progress(progress: Progress | None, n_specs: int) -> Progress | None:
+    """Adapt the runner's per-(round, attack) events to a step counter over rounds × attacks."""
+    if progress is None:
+        return None
     seen = {"n": 0}
 
     def forward(event: dict) -> None:
         seen["n"] += 1
-        progress({**event, "step": seen["n"], "steps": event.get("rounds", 0) * n_specs})
+        progress({**event, "step": seen["n"], "total": event.get("rounds", 0) * n_specs})
     return forward
 
 

@@ -1,49 +1,298 @@
-"""The frozen run configuration shared by the CLI and the dashboard (nanoGPT-style config)."""
+"""The one run configuration: a frozen dataclass tree, validated once when built (nanoGPT-style).
+
+    RunConfig(preset, data, model, federation, attack, defense, evaluation, sweep)
+
+Every field is declared once with `param(...)` (default, range or choices, help); the CLI's
+flags (`core.cli.flags`) and the dashboard's widgets (`ui.forms`) are generated from these
+declarations. Field names are unique across sections, so a configuration also has a flat form:
+`to_dict()` writes the flat JSON stored in every result (the shape results have always had, plus
+`preset` and the new fields), `from_dict()` reads it back, and `RunConfig.build(**flat)` /
+`cfg.with_(**flat)` construct and derive configurations by field name.
+
+Presets (DESIGN §2) change defaults, never what the user set explicitly:
+- `paper`: the paper's setting — LSTM regression head on raw normalised inputs, the streaming
+  protocol (one window per client per round), FedSGD with a plain server step, ε per round.
+- `realistic`: what deployed next-location FL looks like — a classification head over the
+  location vocabulary with a fixed public input scale, hidden 64, the history protocol (each
+  round a client trains on all its windows so far), server Adam.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterator, Mapping
 
-from core.errors import check_range
+from core.errors import ParameterError
+from core.experiments.params import FieldInfo, check_value, field_info, param
+
+PRIORS = ("auto", "roads", "venues", "roads+venues")
+COMPONENTS = ("initialisation", "mapping", "calibration")
+PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
+DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
+DEFAULT_EPSILONS = (1.0, 5.0, 10.0, 20.0, 50.0)
+SCOPES = ("round", "total")
+PROTOCOLS = ("streaming", "history")
+
+
+def _attack_names() -> list[str]:
+    from core.attacks.registry import names
+    return names()
+
+
+def _defense_names() -> list[str]:
+    from core.defenses.registry import names
+    return names()
+
+
+def _defended_names() -> list[str]:
+    return [n for n in _defense_names() if n != "none"]
+
+
+def _format_names() -> list[str]:
+    from core.data.formats import format_names
+    return format_names()
+
+
+class Section:
+    """Base of the config sections: validates every field against its declaration."""
+
+    def __post_init__(self) -> None:
+        for info in section_fields(type(self)):
+            object.__setattr__(self, info.name, check_value(info, getattr(self, info.name)))
+
+
+@dataclass(frozen=True)
+class DataConfig(Section):
+    dataset: str = param("demo", "'demo' (the embedded demo city) or a trajectory file",
+                         label="Dataset", metavar="demo|PATH")
+    format: str | None = param(None, "trajectory file format (default: recognised from the "
+                               "file's first line)", label="Format", choices=_format_names)
+    columns: str | None = param(None, "csv format: header names, e.g. user=uid,time=ts,lat=y,lon=x "
+                                "(default: common names are recognised)", label="Columns",
+                                metavar="ROLE=NAME,...")
+    skip_bad_rows: bool = param(False, "skip malformed rows (counted) instead of stopping at "
+                                "the first one", label="Skip malformed rows")
+    max_rows: int | None = param(None, "read at most this many data rows", label="Max rows",
+                                 low=1, advanced=True)
+    min_gap_minutes: float = param(10.0, "preprocessing: keep points at least this many minutes "
+                                   "apart", label="Min gap (minutes)", low=0.0, high=1440.0,
+                                   advanced=True)
+    roads: str | None = param(None, "road network: .graphml, .osm, NODES.csv,EDGES.csv or "
+                              "place:NAME", label="Road network", metavar="SPEC")
+
+
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    model: str = param("lstm", "recurrent cell of the next-location model", label="Model",
+                       choices=("lstm", "gru"))
+    head: str = param("regression", "output: regress the next point (the paper) or classify "
+                      "over the location vocabulary", label="Head",
+                      choices=("regression", "classification"))
+    hidden: int = param(16, "hidden units (paper: 16)", label="Hidden units", low=1, high=1024,
+                        advanced=True)
+    input_scale: float = param(1.0, "fixed public input scale: the model sees 0.5 + (x - 0.5)·s "
+                               "of the normalised coordinates (1 = the paper; 20 ≈ 2.4 km per "
+                               "unit on NYC)", label="Input scale", low=0.0, high=1000.0,
+                               low_open=True, advanced=True)
+
+
+@dataclass(frozen=True)
+class FederationConfig(Section):
+    clients: int = param(100, "users taking part (one client each)", label="Clients",
+                         low=1, high=10_000)
+    rounds: int = param(50, "federated rounds", label="Rounds", low=1, high=10_000)
+    window: int = param(1, "points per training window (the target is the next point)",
+                        label="Window", low=1, high=50)
+    batch: int = param(1, "streaming protocol: windows per client per round", label="Batch",
+                       low=1, high=64, advanced=True)
+    protocol: str = param("streaming", "streaming: each round a client trains on its newest "
+                          "window (the paper); history: on all its windows so far",
+                          label="Training protocol", choices=PROTOCOLS)
+    history: int = param(0, "history protocol: train on the last H windows (0 = all)",
+                         label="History windows (0 = all)", low=0, high=10_000, advanced=True)
+    algorithm: str = param("fedsgd", "FedSGD (upload the gradient) or FedAvg (local steps, "
+                           "upload the model delta)", label="Algorithm",
+                           choices=("fedsgd", "fedavg"), advanced=True)
+    server_optimizer: str = param("sgd", "server step: plain SGD or Adam (FedAdam)",
+                                  label="Server optimiser", choices=("sgd", "adam"), advanced=True)
+    server_lr: float = param(0.1, "server learning rate", label="Server learning rate",
+                             low=0.0, high=100.0, low_open=True, advanced=True)
+    local_lr: float = param(0.1, "FedAvg: clients' local learning rate", label="Local learning rate",
+                            low=0.0, high=100.0, low_open=True, advanced=True)
+    local_steps: int = param(5, "FedAvg: local steps per round", label="Local steps",
+                             low=1, high=1000, advanced=True)
+    clients_per_round: int = param(0, "clients sampled per round (0 = all)",
+                                   label="Clients per round (0 = all)", low=0, high=10_000,
+                                   advanced=True)
+    seed: int = param(0, "seed of every random choice (clients, init, noise, attack)",
+                      label="Seed", low=0, high=2**32 - 1)
+
+
+@dataclass(frozen=True)
+class AttackConfig(Section):
+    attack: str = param("st-gia", "the curious server's attack", label="Attack",
+                        choices=_attack_names)
+    iters: int = param(200, "gradient-matching iterations per round (paper: 200)",
+                       label="Attack iterations", low=1, high=100_000)
+    prior: str = param("auto", "mapping prior: road network, known venues, or whichever is "
+                       "nearer (auto)", label="Mapping prior", choices=PRIORS, advanced=True)
+    disable: tuple[str, ...] = param((), "ST-GIA components to switch off (ablation)",
+                                     label="Switch off", choices=COMPONENTS, metavar="C,...")
+
+
+@dataclass(frozen=True)
+class DefenseConfig(Section):
+    defense: str = param("none", "client-side privacy defense", label="Defense",
+                         choices=_defense_names)
+    epsilon: float | None = param(None, "privacy budget (location mechanisms: per km; DP-SGD: "
+                                  "with δ); per round or per run, see --epsilon-scope",
+                                  label="ε", low=0.0, high=1e6, low_open=True)
+    epsilon_scope: str = param("round", "round: every round's release gets ε (the paper); "
+                               "total: ε per user over the whole run", label="ε scope",
+                               choices=SCOPES)
+    delta: float = param(1e-5, "DP-SGD: δ", label="δ", low=0.0, high=0.1, low_open=True,
+                         advanced=True)
+    clip_norm: float = param(1.0, "DP-SGD: clipping norm C", label="Clip norm C", low=0.0,
+                             high=1e6, low_open=True, advanced=True)
+    alpha: float = param(0.5, "adaptive: weight α of ASR in γ (β = 1 − α), paper Eq. 10",
+                         label="α (adaptive)", low=0.0, high=1.0, advanced=True)
+    radius_km: float = param(2.0, "adaptive: constraint-domain radius around visited places",
+                             label="Domain radius (km)", low=0.0, high=1000.0, advanced=True)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig(Section):
+    threshold_m: float = param(500.0, "ASR success radius in metres (paper: 500)",
+                               label="Success radius (m)", low=0.0, high=1e7, low_open=True,
+                               advanced=True)
+    heldout_per_client: int = param(5, "held-out windows per client for utility",
+                                    label="Held-out windows per client", low=1, high=1000,
+                                    advanced=True)
+
+
+@dataclass(frozen=True)
+class SweepConfig(Section):
+    attacks: tuple[str, ...] = param(PAPER_ATTACKS, "attacks to compare", label="Attacks", nonempty=True,
+                                     choices=_attack_names, metavar="A,...")
+    base: str = param("st-gia", "the ST-GIA variant to ablate", label="Base attack",
+                      choices=("st-gia", "st-gia+"))
+    components: tuple[str, ...] = param(COMPONENTS, "components switched off in turn",
+                                        label="Components", nonempty=True, choices=COMPONENTS, metavar="C,...")
+    defenses: tuple[str, ...] = param(DEFAULT_DEFENSES, "defenses to sweep", label="Defenses", nonempty=True,
+                                      choices=_defense_names, metavar="D,...")
+    epsilons: tuple[float, ...] = param(DEFAULT_EPSILONS, "privacy budgets to sweep", label="ε values", nonempty=True,
+                                        low=0.0, high=1e6, low_open=True, metavar="E,...")
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "data": DataConfig, "model": ModelConfig, "federation": FederationConfig,
+    "attack": AttackConfig, "defense": DefenseConfig, "evaluation": EvaluationConfig,
+    "sweep": SweepConfig,
+}
+
+PRESETS: dict[str, Mapping[str, Any]] = {
+    "paper": {},
+    "realistic": {"head": "classification", "input_scale": 20.0, "hidden": 64,
+                  "protocol": "history", "server_optimizer": "adam", "server_lr": 0.1},
+}
+
+
+@lru_cache(maxsize=None)
+def section_fields(cls: type) -> tuple[FieldInfo, ...]:
+    section = next((k for k, v in SECTIONS.items() if v is cls), cls.__name__)
+    hints = typing.get_type_hints(cls)
+    return tuple(field_info(section, f, hints) for f in dataclasses.fields(cls))
+
+
+def all_fields() -> dict[str, FieldInfo]:
+    """Every configuration field by (unique) name, in declaration order."""
+    return {f.name: f for cls in SECTIONS.values() for f in section_fields(cls)}
+
+
+def preset_default(name: str, preset: str = "paper") -> Any:
+    """A field's default under `preset`."""
+    return PRESETS[preset].get(name, all_fields()[name].default)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run; same config and seed → same result."""
+    """Everything that determines a run; the same config gives the same result."""
 
-    dataset: str = "demo"
-    format: str | None = None
-    roads: str | None = None
-    attack: str = "st-gia"
-    defense: str = "none"
-    epsilon: float | None = None
-    clients: int = 100
-    rounds: int = 50
-    window: int = 1
-    batch: int = 1
-    iters: int = 200
-    seed: int = 0
-    model: str = "lstm"
-    head: str = "regression"
-    hidden: int = 16
-    algorithm: str = "fedsgd"
-    server_lr: float = 0.1
-    server_optimizer: str = "sgd"
-    local_lr: float = 0.1
-    local_steps: int = 5
-    clients_per_round: int = 0
-    min_gap_minutes: float = 10.0
-    threshold_m: float = 500.0
-    prior: str = "auto"  # mapping prior: auto | roads | venues | roads+venues
+    preset: str = "paper"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    defense: DefenseConfig = field(default_factory=DefenseConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def __post_init__(self) -> None:
-        check_range("clients", self.clients, 1, 10_000)
-        check_range("rounds", self.rounds, 1, 10_000)
-        check_range("window", self.window, 1, 50)
-        check_range("iters", self.iters, 1, 100_000)
-        check_range("hidden", self.hidden, 1, 1024)
-        check_range("threshold_m", self.threshold_m, 0.0, low_open=True)
-        if self.epsilon is not None:
-            check_range("epsilon", self.epsilon, 0.0, low_open=True)
+        if self.preset not in PRESETS:
+            raise ParameterError("preset", self.preset, f"one of {', '.join(PRESETS)}")
+        d, fed = self.data, self.federation
+        if d.dataset == "demo":
+            for name in ("format", "columns", "max_rows"):
+                if getattr(d, name) is not None:
+                    raise ParameterError(name, getattr(d, name), "nothing with the demo dataset "
+                                         "(it is generated, not read from a file)")
+            if d.skip_bad_rows:
+                raise ParameterError("skip_bad_rows", True, "false with the demo dataset")
+        if d.columns is not None and d.format not in (None, "csv"):
+            raise ParameterError("columns", d.columns, f"only with format csv, not {d.format}")
+        if fed.protocol == "streaming" and fed.history != 0:
+            raise ParameterError("history", fed.history, "0 with the streaming protocol "
+                                 "(it applies to --protocol history)")
+        if fed.protocol == "history" and fed.batch != 1:
+            raise ParameterError("batch", fed.batch, "1 with the history protocol (each round "
+                                 "trains on all windows so far)")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    # ---- flat views --------------------------------------------------------------------------
+    @staticmethod
+    def build(preset: str = "paper", **values: Any) -> "RunConfig":
+        """A config from flat field names; fields not given take the preset's defaults."""
+        if preset not in PRESETS:
+            raise ParameterError("preset", preset, f"one of {', '.join(PRESETS)}")
+        fields = all_fields()
+        unknown = [k for k in values if k not in fields]
+        if unknown:
+            raise ParameterError("config", unknown[0], f"a field name: {', '.join(fields)}")
+        merged = {**PRESETS[preset], **values}
+        parts = {}
+        for section, cls in SECTIONS.items():
+            names = [f.name for f in section_fields(cls)]
+            parts[section] = cls(**{k: merged[k] for k in names if k in merged})
+        return RunConfig(preset=preset, **parts)
+
+    def with_(self, **values: Any) -> "RunConfig":
+        """A copy with some flat fields replaced (validated again)."""
+        return RunConfig.build(self.preset, **{**self.explicit(), **values})
+
+    def explicit(self) -> dict[str, Any]:
+        """Fields whose value differs from the preset's default."""
+        return {k: v for k, v in self.items() if v != preset_default(k, self.preset)}
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for section in SECTIONS:
+            sec = getattr(self, section)
+            for info in section_fields(type(sec)):
+                yield info.name, getattr(sec, info.name)
+
+    def get(self, name: str) -> Any:
+        info = all_fields()[name]
+        return getattr(getattr(self, info.section), name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready dict: preset and every field (tuples as lists)."""
+        return {"preset": self.preset,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in self.items()}}
+
+    @staticmethod
+    def from_dict(doc: Mapping[str, Any]) -> "RunConfig":
+        """Read `to_dict()`'s output back (fields missing from an older result take defaults;
+        keys that are not configuration fields, e.g. a result's labels, are ignored)."""
+        fields = all_fields()
+        preset = doc.get("preset", "paper")
+        return RunConfig.build(preset, **{k: v for k, v in doc.items() if k in fields})

@@ -1,13 +1,15 @@
 """Setting up a defense for a prepared run: the road network it needs (or a venue stand-in), the
-adaptive strategy's risk profile (an undefended proxy run, cached on disk), and `make_defense`.
+adaptive strategy's risk profile (an undefended proxy run, cached on disk), and `make_defense`,
+which builds a defense from the registry and starts it with one `DefenseContext`.
 
 Risk profile. The adaptive strategy needs ASR[t] and AIT[t] before training starts. They come
 from an undefended ST-GIA run on a *proxy population*: users who are not among the defended
 clients (`select_users(..., exclude=clients)`), drawn with a seed stream distinct from the
 clients'. Same dataset, model, federation and attack settings, as many proxies as clients (fewer if
 the dataset runs out). The profile is cached as JSON under `$ST_GIA_CACHE/risk_profiles` (else
-`~/.cache/st-gia-lab/risk_profiles`), keyed by everything that changes it: dataset (path, size,
-mtime) and every RunConfig field except attack/defense/epsilon.
+`~/.cache/st-gia-lab/risk_profiles`), keyed by everything that changes it: the dataset (path, size,
+mtime), every field of the data, model, federation and evaluation sections, and the attack's
+iteration cap and mapping prior (not the defense or sweep settings).
 """
 from __future__ import annotations
 
@@ -27,18 +29,21 @@ from core.defenses.budget import RiskProfile
 from core.defenses.mechanisms import DistanceCache
 from core.errors import InputError
 from core.experiments import runner
-from core.experiments.setup import HELDOUT_PER_CLIENT, Prepared
+from core.experiments.config import all_fields
+from core.experiments.setup import Prepared
 from core.federated.clients import ClientPopulation
-from core.federated.defense_hook import ClientDefense
+from core.federated.defense_hook import ClientDefense, DefenseContext
 
 Progress = Callable[[dict], None]
 
 PROFILE_ATTACK = "st-gia"
 PROXY_STREAM = 0x9E0C7  # second entry of the proxy selection's seed sequence: (seed, PROXY_STREAM)
-PROFILE_VERSION = 1     # bump when the profile's computation changes (invalidates the cache)
-# Config fields that do not change the proxy run (everything else is part of the cache key, so a
-# field added to RunConfig later invalidates profiles by default).
-_NOT_IN_KEY = ("attack", "defense", "epsilon")
+PROFILE_VERSION = 2     # bump when the profile's computation changes (invalidates the cache)
+# What the proxy run depends on: whole config sections (so a field added to one of them later
+# invalidates profiles by default) plus the attack's iteration cap and mapping prior. The defense
+# and sweep sections, and which attack the user runs, do not change it.
+_KEY_SECTIONS = ("data", "model", "federation", "evaluation")
+_KEY_FIELDS = ("iters", "prior")
 
 
 # --- roads -------------------------------------------------------------------------------------
@@ -72,8 +77,10 @@ def _dataset_fingerprint(spec: str) -> dict:
 def profile_key(prep: Prepared, attack: str = PROFILE_ATTACK) -> str:
     """Hex digest of everything the proxy run depends on."""
     cfg = prep.config.to_dict()
+    info = all_fields()
+    keep = {k for k, f in info.items() if f.section in _KEY_SECTIONS or k in _KEY_FIELDS}
     doc = {"v": PROFILE_VERSION, "attack": attack, "data": _dataset_fingerprint(cfg["dataset"]),
-           **{k: v for k, v in cfg.items() if k not in _NOT_IN_KEY}}
+           **{k: v for k, v in cfg.items() if k in keep}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -87,11 +94,12 @@ def proxy_prepared(prep: Prepared) -> Prepared:
         raise InputError(f"dataset {ds.name!r} has no users outside the {len(taken)} clients with "
                          f"at least {fed.min_points} points, so the adaptive defense has no proxy "
                          f"population for its risk profile; use fewer clients, or pass a profile")
-    rng = np.random.default_rng((cfg.seed, PROXY_STREAM))
-    users = select_users(ds, min(cfg.clients, eligible), fed.min_points, rng, exclude=taken)
+    rng = np.random.default_rng((cfg.federation.seed, PROXY_STREAM))
+    users = select_users(ds, min(cfg.federation.clients, eligible), fed.min_points, rng,
+                         exclude=taken)
     pop = ClientPopulation.from_trajectories(users, prep.normalizer)
-    hx, hy = pop.heldout_windows(fed.rounds + fed.window + fed.batch - 1, fed.window,
-                                 HELDOUT_PER_CLIENT)
+    hx, hy = pop.heldout_windows(fed.heldout_start, fed.window,
+                                 cfg.evaluation.heldout_per_client)
     return replace(prep, population=pop, heldout_x=hx, heldout_y=hy)
 
 
@@ -111,7 +119,7 @@ def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache:
     meta = {"attack": attack, "proxy_users": list(proxy.population.user_ids),
             "config": prep.config.to_dict(), "seconds": round(res.seconds, 3)}
     prof = RiskProfile(tuple(r.asr for r in rounds), tuple(r.ait for r in rounds),
-                       int(prep.config.iters), meta)
+                       int(prep.config.attack.iters), meta)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -122,19 +130,45 @@ def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache:
 
 # --- building defenses ---------------------------------------------------------------------------
 
+def config_options(name: str, prep: Prepared) -> dict:
+    """The run configuration's defense settings that defense `name` accepts, as its options
+    (ε scope, DP-SGD's δ and clip norm, the adaptive strategy's α and domain radius)."""
+    sec = prep.config.defense
+    values = {"scope": sec.epsilon_scope, "delta": sec.delta, "clip_norm": sec.clip_norm,
+              "alpha": sec.alpha, "radius_km": sec.radius_km}
+    accepted = set(defenses.options(name))
+    return {k: v for k, v in values.items() if k in accepted}
+
+
+def defense_context(defense: ClientDefense, prep: Prepared, *,
+                    profile: RiskProfile | None = None, roads=None,
+                    distances: DistanceCache | None = None, cache_dir: str | Path | None = None,
+                    progress: Progress | None = None) -> DefenseContext:
+    """What the run supplies to `defense`: T and the clients; the road network when given or
+    needed (else a graph over the venues); `distances` when it belongs to that network; the risk
+    profile only when the defense needs one (computed on a proxy population and cached)."""
+    need = defense.requirements()
+    if roads is None and "roads" in need:
+        roads = roads_for(prep)
+    if distances is not None and distances.net is not roads:
+        distances = None
+    if "profile" in need:
+        profile = profile if profile is not None else risk_profile(prep, cache_dir,
+                                                                   progress=progress)
+    else:
+        profile = None
+    return DefenseContext(prep.fed.rounds, prep.population, roads=roads, distances=distances,
+                          profile=profile)
+
+
 def make_defense(name: str, epsilon: float | None, prep: Prepared, *,
                  profile: RiskProfile | None = None, roads=None,
                  distances: DistanceCache | None = None, cache_dir: str | Path | None = None,
                  progress: Progress | None = None, **options) -> ClientDefense:
-    """`registry.make(name, epsilon, **options)` plus what the run supplies: the road network
-    (or its venue stand-in) for defenses that need one, and the risk profile for `adaptive`
-    (computed on a proxy population and cached, unless given)."""
-    d = defenses.make(name, epsilon, **options)
-    if getattr(d, "wants_roads", False) and getattr(d, "roads", None) is None:
-        d.roads = roads if roads is not None else roads_for(prep)
-        if distances is not None and distances.net is d.roads:
-            d.distances = distances
-    if hasattr(d, "profile") and d.profile is None:
-        d.profile = profile if profile is not None else risk_profile(prep, cache_dir,
-                                                                     progress=progress)
+    """A started defense for the prepared run: `registry.make(name, epsilon, **options)` (the run
+    configuration's defense settings — scope, δ, C, α, radius — unless `options` set them),
+    then `start(defense_context(...))`."""
+    d = defenses.make(name, epsilon, **{**config_options(name, prep), **options})
+    d.start(defense_context(d, prep, profile=profile, roads=roads, distances=distances,
+                            cache_dir=cache_dir, progress=progress))
     return d

@@ -8,126 +8,111 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-import numpy as np
 
-from core.attacks import registry as attacks
 from core.defenses import registry as defenses
-from core.defenses.budget import RiskProfile
 from core.defenses.mechanisms import DistanceCache
-from core.errors import InputError
 from core.experiments import runner
-from core.experiments.defense_setup import (PROFILE_ATTACK, cache_root, make_defense,
-                                            profile_key, risk_profile, roads_for)
-from core.experiments.setup import Prepared
+from core.experiments.config import RunConfig
+from core.experiments.defense_setup import cache_root, profile_key, risk_profile, roads_for
+from core.experiments.report import run_summary
+from core.experiments.results import SweepCell, num
+from core.experiments.setup import Prepared, prepare
+from core.experiments.single import attack_spec, configured_defense
 
 Progress = Callable[[dict], None]
+ShouldStop = Callable[[], bool]
 
-DEFAULT_EPSILONS = (1.0, 5.0, 10.0, 20.0, 50.0)
-DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
-
-
-# --- the sweep -----------------------------------------------------------------------------------
 
 def eps_key(eps: float) -> str:
     return f"{eps:g}"
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
-    return round(float(np.mean(v)), 6) if v else None
+def sweep_cells(cfg: RunConfig) -> list[tuple[str, float | None]]:
+    """The grid: the undefended run, then every defense at every ε (independent cells)."""
+    return [("none", None)] + [(d, float(e)) for d in cfg.sweep.defenses if d != "none"
+                               for e in cfg.sweep.epsilons]
 
 
-def summarize(result: runner.RunResult, attack: str = PROFILE_ATTACK) -> dict:
-    """Means over rounds of ASR, recall@5 and median prediction error, plus the final values."""
-    ras = result.attacks[attack]
-    ut = result.utility
-    return {"asr": _mean([r.asr for r in ras]),
-            "recall_at_5": _mean([u["recall_at_5"] for u in ut]),
-            "median_pred_error_m": _mean([u["median_pred_error_m"] for u in ut]),
-            "final_recall_at_5": _mean([ut[-1]["recall_at_5"]]) if ut else None,
-            "asr_per_round": [round(float(r.asr), 6) for r in ras],
-            "seconds": round(result.seconds, 3)}
+def run_cell(prep: Prepared, defense: str, epsilon: float | None, context: dict,
+             progress: Progress | None = None, should_stop: ShouldStop | None = None) -> SweepCell:
+    """One full federated run under `defense` at `epsilon`, attacked by the configured attack."""
+    cfg = prep.config.with_(defense=defense, epsilon=epsilon)
+    cell_prep = prep.with_config(cfg)
+    spec = attack_spec(cfg)
+    d = None if defense == "none" else configured_defense(cell_prep, **context)
+    res = runner.run(cell_prep, {spec.name: spec}, d, progress=progress, should_stop=should_stop)
+    s = run_summary(res, spec.name)
+    return SweepCell(defense=defense, epsilon=epsilon, asr=s.mean_asr,
+                     final_recall_at_5=s.final_recall_at_5, final_acc_at_1=s.final_acc_at_1,
+                     recall_at_5=s.mean_recall_at_5,
+                     median_pred_error_m=s.final_median_pred_error_m,
+                     asr_per_round=[num(r.asr) for r in res.attacks[spec.name]],
+                     allocation=list(res.allocation), epsilon_spent=s.epsilon_spent,
+                     epsilon_total=s.epsilon_total, seconds=round(res.seconds, 3),
+                     noise_multiplier=num(getattr(d, "sigma", None)))
 
 
-def compare_defenses(prep: Prepared, names: Sequence[str] = DEFAULT_DEFENSES,
-                     epsilons: Sequence[float] = DEFAULT_EPSILONS,
-                     profile: RiskProfile | None = None, cache_dir: str | Path | None = None,
-                     progress: Progress | None = None,
-                     options: dict[str, dict] | None = None) -> dict:
-    """Undefended baseline once, then every defense at every ε; each a full attacked run.
+def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
+                     should_stop: ShouldStop | None = None, prep: Prepared | None = None,
+                     cache_dir: str | Path | None = None) -> dict:
+    """Table 5 / Fig. 5: every cell of `sweep_cells(cfg)`, each a full attacked run.
 
     `progress` receives {"step", "total", "run", "round", "asr", ...}: one step per round of
-    every run (the proxy run for the risk profile included when it is not cached).
-    Returns the documented JSON document (see `core.cli.compare_defenses`).
+    every run (the proxy run for the adaptive risk profile included when it is not cached).
+    Returns the documented JSON document (README, "Result documents").
     """
     t0 = time.perf_counter()
-    options = options or {}
-    for n in names:
-        if n not in defenses.names() or n == "none":
-            raise InputError(f"unknown defense {n!r}; choose from "
-                             f"{', '.join(x for x in defenses.names() if x != 'none')}")
-    spec = attacks.get(PROFILE_ATTACK)
-    T = prep.fed.rounds
-    needs_roads = any(n != "dpsgd" for n in names)
+    prep = prep or prepare(cfg)
+    cells = sweep_cells(cfg)
+    T = cfg.federation.rounds
+    needs_roads = any(d not in ("none", "dpsgd") for d, _ in cells)
     roads = roads_for(prep) if needs_roads else None
-    dist = DistanceCache(roads) if roads is not None else None
-    if "adaptive" in names and profile is None:
-        cached = (Path(cache_dir) if cache_dir else cache_root() / "risk_profiles")
-        proxy_runs = 0 if (cached / f"{profile_key(prep)}.json").is_file() else 1
-    else:
-        proxy_runs = 0
-    total = T * (1 + proxy_runs + len(names) * len(epsilons))
-    state = {"done": 0, "label": "none"}
+    context: dict = {"roads": roads, "distances": DistanceCache(roads)} if roads is not None else {}
+    profiled = "adaptive" in cfg.sweep.defenses
+    cached = (Path(cache_dir) if cache_dir else cache_root() / "risk_profiles")
+    proxy_runs = int(profiled and not (cached / f"{profile_key(prep)}.json").is_file())
+    total = T * (len(cells) + proxy_runs)
+    done = {"steps": 0}
 
-    def prog(ev: dict) -> None:
-        if progress is not None:
-            progress({**ev, "step": state["done"] + ev["round"], "total": total,
-                      "attack": state["label"]})
+    def stepper(label: str) -> Progress | None:
+        if progress is None:
+            return None
+        offset = done["steps"]
+        return lambda ev: progress({**ev, "step": offset + ev["round"], "total": total,
+                                    "run": label, "attack": label})
 
-    def finish_run() -> None:
-        state["done"] += T
-
-    cfg = {k: v for k, v in prep.config.to_dict().items() if k not in ("defense", "epsilon")}
-    doc: dict = {"config": {**cfg, "attack": PROFILE_ATTACK,
-                            "defenses": list(names), "epsilons": [float(e) for e in epsilons],
-                            "roads_used": getattr(roads, "name", None)},
-                 "defenses": {}}
-    res = runner.run(prep, {PROFILE_ATTACK: spec}, None, progress=prog)
-    finish_run()
-    doc["defenses"]["none"] = summarize(res)
-    if "adaptive" in names:
-        state["label"] = "risk profile (proxy run)"
-        if profile is None:
-            profile = risk_profile(prep, cache_dir, progress=prog)
-            if proxy_runs:
-                finish_run()
+    doc: dict = {"config": cfg.to_dict(), "defenses": {},
+                 "roads_used": getattr(roads, "name", None)}
+    if profiled:
+        profile = risk_profile(prep, cache_dir, progress=stepper("risk profile (proxy run)"))
+        done["steps"] += T * proxy_runs
+        context["profile"] = profile
         doc["risk_profile"] = {"asr": list(profile.asr), "ait": list(profile.ait),
                                "iters": profile.iters,
                                "proxy_users": (profile.meta or {}).get("proxy_users")}
-    for name in names:
-        doc["defenses"][name] = {}
-        for eps in epsilons:
-            state["label"] = f"{name} eps={eps_key(eps)}"
-            d = make_defense(name, eps, prep, profile=profile, roads=roads, distances=dist,
-                             **options.get(name, {}))
-            res = runner.run(prep, {PROFILE_ATTACK: spec}, d, progress=prog)
-            finish_run()
-            row = summarize(res)
-            row["allocation"] = [float(a) for a in d.allocation]
-            row["spent"] = float(res.budget[-1]["epsilon_spent"]) if res.budget else 0.0
-            if getattr(d, "sigma", None) is not None:
-                row["noise_multiplier"] = float(d.sigma)
-            doc["defenses"][name][eps_key(eps)] = row
+    for name, eps in cells:
+        if should_stop is not None and should_stop():
+            break
+        label = "none" if eps is None else f"{name} eps={eps_key(eps)}"
+        cell = run_cell(prep, name, eps, {**context, "cache_dir": cache_dir}, stepper(label),
+                        should_stop)
+        done["steps"] += T
+        if name == "none":
+            doc["defenses"]["none"] = cell.to_dict()
+        else:
+            doc["defenses"].setdefault(name, {})[eps_key(eps)] = cell.to_dict()
+    doc["baselines"] = runner.baselines(prep)
     doc["frontier"] = frontier(doc)
+    doc["stopped"] = bool(should_stop and should_stop())
     doc["wall_seconds"] = round(time.perf_counter() - t0, 3)
     return doc
 
 
 # --- tables and the privacy–utility frontier --------------------------------------------------
 
-LABELS = {"none": "None", "dpsgd": "DPSGD", "geoi": "GeoI", "geogi": "GeoGI", "adaptive": "Ours (adaptive)"}
+UTILITY = "final_recall_at_5"  # the trade-off uses the final global model (issue 10)
 
 
 def _fmt(v) -> str:
@@ -135,19 +120,27 @@ def _fmt(v) -> str:
 
 
 def markdown_tables(doc: dict) -> str:
-    """Table 5 layout (rows: defenses, columns: ε) for ASR, then the same for recall@5."""
-    eps = [eps_key(e) for e in doc["config"]["epsilons"]]
+    """Table 5 layout (rows: defenses, columns: ε) for ASR, then the same for the final global
+    model's recall@5, with the undefended run and the baselines beside them."""
+    cfg = doc["config"]
+    eps = [eps_key(e) for e in cfg["epsilons"]]
     names = [n for n in doc["defenses"] if n != "none"]
-    base = doc["defenses"]["none"]
-    out = []
+    base = doc["defenses"].get("none", {})
+    scope = ("per round (every round's release gets ε)" if cfg.get("epsilon_scope") == "round"
+             else "per user over the whole run")
+    out = [f"ε {scope}; attack {cfg.get('attack')}, preset {cfg.get('preset')}"]
     for key, title in (("asr", "Attack success rate (mean over rounds)"),
-                       ("recall_at_5", "recall@5 (mean over rounds)")):
-        lines = [f"**{title}** — undefended: {_fmt(base[key])}", "",
+                       (UTILITY, "recall@5 of the final global model")):
+        lines = [f"**{title}** — undefended: {_fmt(base.get(key))}", "",
                  "| ε | " + " | ".join(eps) + " |", "|---|" + "---|" * len(eps)]
         for n in names:
-            lines.append(f"| {LABELS.get(n, n)} | "
-                         + " | ".join(_fmt(doc["defenses"][n][e][key]) for e in eps) + " |")
+            lines.append(f"| {defenses.label(n)} | "
+                         + " | ".join(_fmt(doc["defenses"][n].get(e, {}).get(key)) for e in eps)
+                         + " |")
         out.append("\n".join(lines))
+    if doc.get("baselines"):
+        out.append("Baselines (recall@5 on the same held-out windows): " + ", ".join(
+            f"{k} {_fmt(v)}" for k, v in doc["baselines"].items()))
     return "\n\n".join(out) + "\n"
 
 
@@ -159,9 +152,9 @@ def frontier(doc: dict, bin_width: float = 0.1) -> dict:
         if n == "none":
             continue
         for e, row in by_eps.items():
-            if row["asr"] is not None and row["recall_at_5"] is not None:
+            if row["asr"] is not None and row.get(UTILITY) is not None:
                 pts.append({"defense": n, "epsilon": float(e), "asr": row["asr"],
-                            "recall_at_5": row["recall_at_5"]})
+                            "recall_at_5": row[UTILITY]})
     pareto = [p for p in pts
               if not any((q["asr"] <= p["asr"] and q["recall_at_5"] >= p["recall_at_5"])
                          and (q["asr"] < p["asr"] or q["recall_at_5"] > p["recall_at_5"])
@@ -183,12 +176,12 @@ def frontier_text(doc: dict) -> str:
     for p in fr["points"]:
         by_def.setdefault(p["defense"], []).append(p)
     for n, ps in by_def.items():
-        lines.append(f"  {LABELS.get(n, n):<16} " + "  ".join(
+        lines.append(f"  {defenses.label(n):<16} " + "  ".join(
             f"ε={p['epsilon']:g}:({p['asr']:.3f}, {p['recall_at_5']:.3f})" for p in ps))
     lines.append("  Pareto front: " + ", ".join(
-        f"{LABELS.get(p['defense'], p['defense'])} ε={p['epsilon']:g}" for p in fr["pareto"]))
+        f"{defenses.label(p['defense'])} ε={p['epsilon']:g}" for p in fr["pareto"]))
     lines.append("  Highest recall@5 at comparable ASR:")
     for b, p in fr["best_by_asr_bin"].items():
-        lines.append(f"    ASR {b}: {LABELS.get(p['defense'], p['defense'])} ε={p['epsilon']:g} "
+        lines.append(f"    ASR {b}: {defenses.label(p['defense'])} ε={p['epsilon']:g} "
                      f"(recall@5 {p['recall_at_5']:.3f})")
     return "\n".join(lines)

@@ -1,21 +1,16 @@
-"""Turn a RunResult into the documented JSON shape and readable tables."""
+"""Turn a RunResult into typed rows, the documented JSON shape and readable tables."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from core.attacks.session import RoundAttack
+from core.experiments.results import RoundRow, Summary, num
 from core.experiments.runner import RunResult
 from core.metrics.attack import errors_m
 
 
-def _num(v: float) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
-
-
-def round_rows(result: RunResult, attack: str) -> list[dict]:
-    """[{"round", "asr", "ait", "ait_success", "median_error_m", "recall_at_5", ...}] per round."""
+def round_rows(result: RunResult, attack: str) -> list[RoundRow]:
+    """One typed row per round of `attack` (see `RoundRow`)."""
     rows = []
     finals = result.final.get(attack, [])
     for i, ra in enumerate(result.attacks[attack]):
@@ -23,30 +18,22 @@ def round_rows(result: RunResult, attack: str) -> list[dict]:
         ut = result.utility[i] if i < len(result.utility) else {}
         bud = result.budget[i] if i < len(result.budget) else {}
         fin = finals[i] if i < len(finals) else {}
-        rows.append({"round": ra.round, "asr": _num(ra.asr), "ait": _num(ra.ait),
-                     "ait_success": _num(ra.ait_success), "median_error_m": _num(ra.median_error_m),
-                     "recall_at_5": _num(ut.get("recall_at_5")),
-                     "median_pred_error_m": _num(ut.get("median_pred_error_m")),
-                     "epsilon_round": _num(bud.get("epsilon_round")),
-                     "epsilon_spent": _num(bud.get("epsilon_spent")),
-                     "asr_final": _num(fin.get("asr_final")),
-                     "median_error_final_m": _num(fin.get("median_error_final_m")),
-                     "attack_seconds": _num(ra.seconds)})
+        rows.append(RoundRow(
+            round=ra.round, asr=num(ra.asr), ait=num(ra.ait), ait_success=num(ra.ait_success),
+            median_error_m=num(ra.median_error_m), recall_at_5=num(ut.get("recall_at_5")),
+            acc_at_1=num(ut.get("acc_at_1")),
+            median_pred_error_m=num(ut.get("median_pred_error_m")),
+            epsilon_round=num(bud.get("epsilon_round")), epsilon_spent=num(bud.get("epsilon_spent")),
+            asr_final=num(fin.get("asr_final")), median_error_final_m=num(fin.get("median_error_final_m")),
+            attack_seconds=num(ra.seconds)))
     return rows
 
 
-def summary(rows: list[dict], seconds: float) -> dict:
-    def mean(key: str) -> float | None:
-        vals = [r[key] for r in rows if r[key] is not None]
-        return _num(float(np.mean(vals))) if vals else None
-    last = rows[-1] if rows else {}
-    return {"rounds_run": len(rows), "mean_asr": mean("asr"), "mean_ait": mean("ait"),
-            "mean_asr_final": mean("asr_final"),
-            "mean_recall_at_5": mean("recall_at_5"),
-            "first_round_asr": rows[0]["asr"] if rows else None,
-            "last_round_asr": last.get("asr"), "final_recall_at_5": last.get("recall_at_5"),
-            "final_median_pred_error_m": last.get("median_pred_error_m"),
-            "epsilon_spent": last.get("epsilon_spent"), "wall_seconds": round(seconds, 3)}
+def run_summary(result: RunResult, attack: str, seconds: float | None = None) -> Summary:
+    """The run's summary for `attack`: means, the final model's utility and its baselines."""
+    rows = round_rows(result, attack)
+    secs = result.seconds if seconds is None else seconds
+    return Summary.of(rows, secs, result.epsilon_total, result.baselines)
 
 
 def reconstructions(result: RunResult, attack: str) -> dict:
@@ -83,11 +70,13 @@ def _round_entry(ra: RoundAttack) -> dict:
 
 
 def attack_json(result: RunResult, attack: str) -> dict:
-    """The `attack` command's document: config, rounds, summary, reconstructions."""
-    rows = round_rows(result, attack)
-    cfg = dict(result.prepared.config.to_dict(), attack=attack)
-    return {"config": cfg, "rounds": rows, "summary": summary(rows, result.seconds),
-            "stopped": result.stopped, "reconstructions": reconstructions(result, attack)}
+    """The single run's document: config, the attack that ran, rounds, summary, reconstructions,
+    and the defense's per-round allocation."""
+    return {"config": result.prepared.config.to_dict(), "attack": attack,
+            "rounds": [r.to_dict() for r in round_rows(result, attack)],
+            "summary": run_summary(result, attack).to_dict(), "stopped": result.stopped,
+            "allocation": list(result.allocation),
+            "reconstructions": reconstructions(result, attack)}
 
 
 def table(rows: list[dict], columns: tuple[str, ...] = ("round", "asr", "asr_final", "ait",
@@ -95,6 +84,8 @@ def table(rows: list[dict], columns: tuple[str, ...] = ("round", "asr", "asr_fin
                                                          "median_pred_error_m")) -> str:
     """A Markdown table of round rows."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+
+    rows = [r.to_dict() if isinstance(r, RoundRow) else r for r in rows]
 
     def fmt(v) -> str:
         if v is None:

@@ -20,7 +20,8 @@ from core.experiments.setup import Prepared
 from core.federated.defense_hook import ClientDefense
 from core.federated.rounds import run_rounds
 from core.geo.distance import haversine
-from core.metrics.utility import recall_at_k, recall_at_k_logits
+from core.metrics.baselines import baselines as reference_baselines
+from core.metrics.utility import prediction_metrics
 from core.models.recurrent import forward
 
 Progress = Callable[[dict], None]
@@ -38,30 +39,42 @@ class RunResult:
     final_points: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     seconds: float = 0.0
     stopped: bool = False
+    allocation: list[float] = field(default_factory=list)
+    epsilon_total: float | None = None
+    baselines: dict[str, float] = field(default_factory=dict)
 
 
 def utility(prep: Prepared, params: dict[str, torch.Tensor]) -> dict[str, float]:
-    """recall@5 and median prediction error (m) of a global model on the held-out windows."""
+    """recall@5, acc@1 and median prediction error (m) of a global model on the held-out windows
+    (DESIGN §4; regression head: vocabulary points ranked by distance to the prediction)."""
+    nan = float("nan")
     if len(prep.heldout_x) == 0:
-        return {"recall_at_5": float("nan"), "median_pred_error_m": float("nan")}
+        return {"recall_at_5": nan, "acc_at_1": nan, "median_pred_error_m": nan}
     with torch.no_grad():
         out = forward(params, torch.as_tensor(prep.heldout_x, dtype=torch.float32)[None],
                       prep.model)[0].numpy().astype(np.float64)
-    truth = prep.heldout_y
     if prep.model.head == "classification":
-        true_idx = _vocab_index(prep, truth)
-        pred = prep.vocab[out.argmax(1)]
-        r5 = recall_at_k_logits(out, true_idx, 5)
+        m = prediction_metrics(prep.heldout_y, prep.vocab, logits=out)
     else:
-        pred = prep.normalizer.denormalize(out)
-        r5 = recall_at_k(pred, truth, prep.vocab, 5)
-    err = haversine(pred[:, 0], pred[:, 1], truth[:, 0], truth[:, 1])
-    return {"recall_at_5": r5, "median_pred_error_m": float(np.median(err))}
+        m = prediction_metrics(prep.heldout_y, prep.vocab,
+                               pred_latlon=prep.normalizer.denormalize(out))
+    return {"recall_at_5": m["recall_at_5"], "acc_at_1": m["acc_at_1"],
+            "median_pred_error_m": m["median_error_m"]}
 
 
-def _vocab_index(prep: Prepared, latlon: np.ndarray) -> np.ndarray:
-    d = np.abs(prep.vocab[None, :, :] - latlon[:, None, :]).sum(-1)
-    return d.argmin(1)
+def baselines(prep: Prepared) -> dict[str, float]:
+    """recall@5 of the four reference predictors on the same held-out windows (DESIGN §4):
+    persistence, the user's own top 5, the global top 5, a transition table fitted on the
+    clients' training points. A model's utility is read beside these."""
+    if len(prep.heldout_x) == 0:
+        return {}
+    first = prep.fed.heldout_start
+    pop = prep.population
+    train = [ll[:first] for ll in pop.latlon]  # every point any training window used
+    owner = pop.heldout_clients(first, prep.fed.window, prep.config.evaluation.heldout_per_client)
+    current = prep.normalizer.denormalize(np.asarray(prep.heldout_x[:, -1], dtype=np.float64))
+    scores = reference_baselines(train, owner, current, prep.heldout_y, prep.vocab)
+    return {name: round(float(v["recall_at_5"]), 6) for name, v in scores.items()}
 
 
 def class_labels(prep: Prepared) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -80,15 +93,19 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
         should_stop: Callable[[], bool] | None = None) -> RunResult:
     """Train the federation for `prep.fed.rounds` rounds; every attack attacks every round."""
     t0 = time.perf_counter()
-    iters = iters or prep.config.iters
+    iters = iters or prep.config.attack.iters
     mapper = prep.mapper() if any(a.mapping for a in attacks.values()) else None
     vocab_n = prep.normalizer.normalize(prep.vocab)
     sessions = {name: AttackSession(spec, prep.model, prep.normalizer, prep.population.n_clients,
-                                    prep.n_points, prep.fed.window, prep.fed.batch, iters,
-                                    prep.config.seed + 1, mapper, vocab_n, prep.config.threshold_m)
+                                    prep.n_points, prep.fed.window, iters,
+                                    prep.config.federation.seed + 1, mapper, vocab_n,
+                                    prep.config.evaluation.threshold_m)
                 for name, spec in attacks.items()}
     result = RunResult(prep, {name: [] for name in attacks})
     defense = defense or ClientDefense()
+    result.allocation = [float(a) for a in defense.allocation]
+    result.epsilon_total = _epsilon_total(defense)
+    result.baselines = baselines(prep)
 
     def after(t: int, params: dict[str, torch.Tensor]) -> None:
         result.utility.append({"round": t, **utility(prep, params)})
@@ -111,6 +128,16 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
         result.final_points[name] = final_points(session, result.attacks[name])
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _epsilon_total(defense: ClientDefense) -> float | None:
+    """What the whole run composes to for each user (None without a defense)."""
+    if defense.name == "none":
+        return None
+    total = getattr(type(defense), "epsilon_total", None)
+    if total is not None:
+        return float(defense.epsilon_total)
+    return float(sum(defense.allocation)) if defense.allocation else None
 
 
 def final_points(session: AttackSession, rounds: list[RoundAttack]) -> dict[int, tuple[np.ndarray, np.ndarray]]:

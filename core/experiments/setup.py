@@ -7,18 +7,18 @@ from functools import lru_cache
 import numpy as np
 
 from core.attacks.mapping import Mapper
-from core.data.load import DEMO, resolve_dataset
 from core.data.preprocess import Normalizer, preprocess, select_users
 from core.data.trajectory import TrajectoryDataset
-from core.errors import InputError, ParameterError
-from core.experiments.config import RunConfig
+from core.demo.resolve import DEMO, resolve_dataset
+from core.demo.world import make_demo_world
+from core.errors import InputError, MalformedRowError, ParameterError
+from core.experiments.config import DataConfig, RunConfig
 from core.federated.clients import ClientPopulation
 from core.federated.rounds import FedConfig
 from core.geo.network import RoadNetwork
 from core.models.recurrent import ModelSpec
 
-PRIORS = ("auto", "roads", "venues", "roads+venues")
-HELDOUT_PER_CLIENT = 5
+HELDOUT_PER_CLIENT = 5  # the evaluation section's default (`heldout_per_client`)
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,19 @@ class Prepared:
     def n_points(self) -> int:
         return max(len(p) for p in self.population.points)
 
+    def with_config(self, cfg: RunConfig) -> "Prepared":
+        """The same prepared data under a config that differs only in what preparation does
+        not read (attack, defense, evaluation radius, sweep lists)."""
+        from dataclasses import replace
+
+        for section in ("data", "model", "federation"):
+            if getattr(cfg, section) != getattr(self.config, section):
+                raise ValueError(f"with_config: the {section} section differs; prepare() again")
+        return replace(self, config=cfg)
+
     def mapper(self) -> Mapper:
         """The mapping prior chosen by `config.prior` (auto: roads and venues when both exist)."""
-        prior = self.config.prior
-        if prior not in PRIORS:
-            raise ParameterError("prior", prior, f"one of {PRIORS}")
+        prior = self.config.attack.prior
         use_roads = prior in ("auto", "roads", "roads+venues") and self.roads is not None
         use_venues = prior in ("auto", "venues", "roads+venues") or self.roads is None
         if prior in ("roads", "roads+venues") and self.roads is None:
@@ -58,27 +66,49 @@ class Prepared:
 @lru_cache(maxsize=2)
 def _demo(seed: int = 0):
     """The generated demo world (pure function of the seed; cached, never mutated)."""
-    from core.data.demo import make_demo_world
-
     return make_demo_world(seed)
 
 
 def load_inputs(cfg: RunConfig) -> tuple[TrajectoryDataset, RoadNetwork | None, np.ndarray]:
-    """Raw dataset, road network and venue list named by the config."""
-    if cfg.dataset == DEMO:
+    """Raw dataset, road network and venue list named by the config's data section."""
+    d = cfg.data
+    if d.dataset == DEMO:
         world = _demo()
         net = world.network
         venues = np.stack([net.lat[world.city.venue_node], net.lon[world.city.venue_node]], 1)
         roads = net
     else:
-        ds, roads = resolve_dataset(cfg.dataset, cfg.format)
+        ds, roads = read_dataset(d)
         world, venues = None, None
     ds = world.dataset if world is not None else ds
-    if cfg.roads:
+    if d.roads:
         from core.geo.loaders import load_road_network
 
-        roads = load_road_network(cfg.roads)
+        roads = load_road_network(d.roads)
     return ds, roads, venues
+
+
+def read_dataset(d: DataConfig) -> tuple[TrajectoryDataset, RoadNetwork | None]:
+    """The trajectory file named by a data section, with its column mapping and row options."""
+    try:
+        return resolve_dataset(d.dataset, d.format, parse_columns(d.columns), d.max_rows,
+                               bad_rows="skip" if d.skip_bad_rows else "error")
+    except MalformedRowError as exc:
+        raise InputError(f"{exc} (pass --skip-bad-rows to skip and count such rows)") from exc
+
+
+def parse_columns(text: str | None) -> dict | None:
+    """'user=uid,time=ts' -> {'user': 'uid', 'time': 'ts'}."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        role, sep, name = item.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise ParameterError("columns", text, "ROLE=NAME pairs separated by commas, "
+                                 "roles among user, time, lat, lon")
+        out[role.strip()] = name.strip()
+    return out
 
 
 def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNetwork | None = None,
@@ -89,24 +119,42 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
     """
     if raw is None:
         raw, roads, venues = load_inputs(cfg)
-    ds = preprocess(raw, cfg.min_gap_minutes)
+    ds = preprocess(raw, cfg.data.min_gap_minutes)
     if roads is not None:
         _check_coverage(ds, roads)
-    fed = FedConfig(rounds=cfg.rounds, window=cfg.window, batch=cfg.batch, algorithm=cfg.algorithm,
-                    server_lr=cfg.server_lr, local_lr=cfg.local_lr, local_steps=cfg.local_steps,
-                    clients_per_round=cfg.clients_per_round, seed=cfg.seed,
-                    server_optimizer=cfg.server_optimizer)
-    rng = np.random.default_rng(cfg.seed)
-    users = select_users(ds, cfg.clients, fed.min_points, rng)
+    fed = fed_config(cfg)
+    rng = np.random.default_rng(cfg.federation.seed)
+    users = select_users(ds, cfg.federation.clients, fed.min_points, rng)
     norm = Normalizer(ds.bbox)
     pop = ClientPopulation.from_trajectories(users, norm)
     vocab = np.unique(np.concatenate(pop.latlon), axis=0)
-    model = ModelSpec(cfg.model, cfg.hidden, cfg.head,
-                      len(vocab) if cfg.head == "classification" else 0)
-    hx, hy = pop.heldout_windows(fed.rounds + fed.window + fed.batch - 1, fed.window,
-                                 HELDOUT_PER_CLIENT)
+    m = cfg.model
+    model = ModelSpec(m.model, m.hidden, m.head, len(vocab) if m.head == "classification" else 0,
+                      **_scale(m.input_scale))
+    hx, hy = pop.heldout_windows(fed.heldout_start, fed.window,
+                                 cfg.evaluation.heldout_per_client)
     v = ds.locations if venues is None else venues
     return Prepared(cfg, ds, roads, pop, norm, v, vocab, model, fed, hx, hy)
+
+
+def fed_config(cfg: RunConfig) -> FedConfig:
+    """The round loop's settings, read from the federation section."""
+    f = cfg.federation
+    extra = {"protocol": f.protocol, "history": f.history} if _has_protocol() else {}
+    return FedConfig(rounds=f.rounds, window=f.window, batch=f.batch, algorithm=f.algorithm,
+                     server_lr=f.server_lr, local_lr=f.local_lr, local_steps=f.local_steps,
+                     clients_per_round=f.clients_per_round, seed=f.seed,
+                     server_optimizer=f.server_optimizer, **extra)
+
+
+def _has_protocol() -> bool:
+    import dataclasses
+    return "protocol" in {f.name for f in dataclasses.fields(FedConfig)}
+
+
+def _scale(s: float) -> dict:
+    import dataclasses
+    return {"input_scale": s} if "input_scale" in {f.name for f in dataclasses.fields(ModelSpec)} else {}
 
 
 def _check_coverage(ds: TrajectoryDataset, roads: RoadNetwork) -> None:

@@ -1,7 +1,15 @@
 """Clients' training windows (DESIGN.md §2).
 
-Round t (1-based), window j < B of client k: points [s, s+W) with s = t-1+j, target point s+W.
-The window slides by one point per round, so each point is seen in several rounds.
+A window with start s is the points [s, s+W) with target point s+W. Which windows a client
+trains on in round t (1-based) is the training protocol, public like the architecture:
+
+- `streaming` (the paper's): windows j < B start at s = t−1+j; the window slides by one point
+  per round, so each point is seen in several rounds.
+- `history` (what deployed next-location FL does): all the client's windows so far, starts
+  0..t−1, or the last H of them when H > 0.
+
+`round_starts` is the one place this is decided; `window_points` turns starts into trajectory
+indices. Rounds, attacks and reports all derive window indices from these two functions.
 """
 from __future__ import annotations
 
@@ -12,12 +20,32 @@ import torch
 
 from core.data.preprocess import Normalizer
 from core.data.trajectory import Trajectory
+from core.errors import ParameterError
+
+PROTOCOLS = ("streaming", "history")
 
 
-def window_points(round_t: int, window: int, batch: int) -> np.ndarray:
-    """(B, W+1) trajectory indices of round t's windows: window points, then the target."""
-    starts = round_t - 1 + np.arange(batch)
-    return starts[:, None] + np.arange(window + 1)[None, :]
+def round_starts(round_t: int, protocol: str = "streaming", batch: int = 1,
+                 history: int = 0) -> np.ndarray:
+    """(B_t,) ascending window starts a client trains on in round t (1-based).
+
+    streaming: t−1+j for j < `batch`. history: 0..t−1, or the last `history` of them when
+    `history` > 0 (`batch` does not apply). Every client of a round shares them.
+    """
+    if round_t < 1:
+        raise ParameterError("round", round_t, ">= 1")
+    if protocol == "streaming":
+        return round_t - 1 + np.arange(batch)
+    if protocol == "history":
+        first = max(0, round_t - history) if history > 0 else 0
+        return np.arange(first, round_t)
+    raise ParameterError("protocol", protocol, f"one of {', '.join(PROTOCOLS)}")
+
+
+def window_points(starts: np.ndarray, window: int) -> np.ndarray:
+    """(B, W+1) trajectory indices of the windows starting at `starts` (B,): window points,
+    then the target."""
+    return np.asarray(starts)[:, None] + np.arange(window + 1)[None, :]
 
 
 @dataclass(frozen=True)
@@ -44,16 +72,31 @@ class ClientPopulation:
     def n_clients(self) -> int:
         return len(self.user_ids)
 
-    def round_batch(self, clients: np.ndarray, round_t: int, window: int,
-                    batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (K, B, W, 2) and y (K, B, 2), float32 normalised, for the given client indices."""
-        idx = window_points(round_t, window, batch)
+    def windows(self, clients: np.ndarray, starts: np.ndarray,
+                window: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (K, B, W, 2) and y (K, B, 2), float32 normalised: the windows starting at `starts`
+        (B,) of the given client indices."""
+        idx = window_points(starts, window)                      # (B, W+1)
         seq = np.stack([self.points[k][idx] for k in clients])  # (K, B, W+1, 2)
         t = torch.as_tensor(seq, dtype=torch.float32)
         return t[:, :, :window], t[:, :, window]
 
+    def round_batch(self, clients: np.ndarray, round_t: int, window: int, batch: int = 1,
+                    protocol: str = "streaming", history: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Round t's training windows under `protocol` (see `round_starts`): x (K, B_t, W, 2),
+        y (K, B_t, 2)."""
+        return self.windows(clients, round_starts(round_t, protocol, batch, history), window)
+
+    def heldout_clients(self, first_point: int, window: int, per_client: int) -> np.ndarray:
+        """(N,) client index of each row of `heldout_windows` (same arguments, same order)."""
+        counts = [max(0, min(len(p) - window, first_point + per_client) - first_point)
+                  for p in self.points]
+        return np.repeat(np.arange(self.n_clients), counts)
+
     def heldout_windows(self, first_point: int, window: int, per_client: int) -> tuple[np.ndarray, np.ndarray]:
-        """Windows after the training range, for utility: x (N, W, 2) normalised, target (N, 2) lat/lon."""
+        """Windows after the training range, for utility: x (N, W, 2) normalised, target (N, 2) lat/lon.
+
+        `first_point` is the first start after training (`FedConfig.heldout_start`)."""
         xs, ys = [], []
         for pts, ll in zip(self.points, self.latlon):
             for s in range(first_point, min(len(pts) - window, first_point + per_client)):

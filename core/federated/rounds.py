@@ -1,6 +1,7 @@
 """The single federated round loop (Flower's `Strategy.start` shape, DESIGN.md §8).
 
-Every round: sample clients → build their windows → client defense perturbs inputs → local
+Every round: sample clients → build their windows (the protocol's `round_starts`: streaming, the
+paper's newest window; or history, all windows so far) → client defense perturbs inputs → local
 training (FedSGD: one gradient; FedAvg: E local steps, upload Δ/(E·η_local), i.e. gradient units)
 → defense privatises the update → the server sees the uploads (yielded as a `RoundRecord` for the
 curious server to attack) → aggregation and the server step → utility of the new global model.
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from core.errors import ParameterError, check_range
 from core.federated.aggregation import ServerAdam, sgd_step, weighted_mean
-from core.federated.clients import ClientPopulation
+from core.federated.clients import PROTOCOLS, ClientPopulation, round_starts
 from core.federated.defense_hook import ClientDefense
 from core.models.recurrent import ModelSpec, init_params, per_client_grads
 
@@ -39,6 +40,8 @@ class FedConfig:
     clients_per_round: int = 0  # 0 = all clients every round
     seed: int = 0
     server_optimizer: str = "sgd"  # sgd | adam (FedAdam)
+    protocol: str = "streaming"  # streaming (the paper's) | history (all windows so far)
+    history: int = 0  # history protocol: train on the last H windows (0 = all so far)
 
     def __post_init__(self) -> None:
         check_range("rounds", self.rounds, 1, 10_000)
@@ -52,21 +55,42 @@ class FedConfig:
             raise ParameterError("server_optimizer", self.server_optimizer, f"one of {SERVER_OPTIMIZERS}")
         if self.algorithm not in ALGORITHMS:
             raise ParameterError("algorithm", self.algorithm, f"one of {ALGORITHMS}")
+        if self.protocol not in PROTOCOLS:
+            raise ParameterError("protocol", self.protocol, f"one of {', '.join(PROTOCOLS)}")
+        check_range("history", self.history, 0, 10_000)
+        if self.protocol == "streaming" and self.history != 0:
+            raise ParameterError("history", self.history, "0 with the streaming protocol")
+        if self.protocol == "history" and self.batch != 1:
+            raise ParameterError("batch", self.batch, "1 with the history protocol (each round "
+                                 "trains on all windows so far)")
+
+    def starts(self, round_t: int) -> np.ndarray:
+        """(B_t,) window starts of round t under this protocol (`clients.round_starts`)."""
+        return round_starts(round_t, self.protocol, self.batch, self.history)
 
     @property
     def min_points(self) -> int:
-        """Points a user needs to take part in every round."""
-        return self.rounds + self.window + self.batch
+        """Points a user needs to take part in every round (history: rounds + window + 1)."""
+        return self.rounds + self.window + (self.batch if self.protocol == "streaming" else 1)
+
+    @property
+    def heldout_start(self) -> int:
+        """First window start after the training range: its first point follows the last
+        training target, so held-out windows never overlap what was trained on."""
+        return int(self.starts(self.rounds)[-1]) + self.window + 1
 
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """What happened in one round. `params`, `clients` and `uploads` are the server's view;
-    `x_true`/`y_true` (normalised, before any defense) exist only for evaluating attacks."""
+    """What happened in one round. `params`, `clients`, `starts` and `uploads` are the server's
+    view (the protocol is public, so the server knows which windows (B_t,) `starts` an upload
+    covers; every client of the round shares them); `x_true` (K, B_t, W, 2) / `y_true`
+    (K, B_t, 2) (normalised, before any defense) exist only for evaluating attacks."""
 
     round: int
     params: dict[str, Tensor]
     clients: np.ndarray
+    starts: np.ndarray
     uploads: dict[str, Tensor]
     x_true: Tensor
     y_true: Tensor
@@ -76,7 +100,8 @@ class RoundRecord:
 
 def _local_update(params: dict[str, Tensor], x: Tensor, y: Tensor, spec: ModelSpec,
                   cfg: FedConfig) -> dict[str, Tensor]:
-    """One upload per client in gradient units: the gradient (FedSGD) or Δ/(E·η) (FedAvg)."""
+    """One upload per client in gradient units: the gradient of its mean loss over its B_t
+    windows (FedSGD) or Δ/(E·η) (FedAvg), for all K clients at once."""
     if cfg.algorithm == "fedsgd":
         return per_client_grads(params, x, y, spec)
     K = x.shape[0]
@@ -108,16 +133,16 @@ def run_rounds(pop: ClientPopulation, spec: ModelSpec, cfg: FedConfig,
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     params = init_params(spec, gen)
-    defense.start(cfg.rounds, pop)
     server_adam = ServerAdam(cfg.server_lr) if cfg.server_optimizer == "adam" else None
     for t in range(1, cfg.rounds + 1):
         clients = _sample_clients(pop.n_clients, cfg.clients_per_round, rng)
-        x, y = pop.round_batch(clients, t, cfg.window, cfg.batch)
+        starts = cfg.starts(t)                                    # (B_t,)
+        x, y = pop.windows(clients, starts, cfg.window)           # (K, B_t, W, 2), (K, B_t, 2)
         x_in, y_in = defense.perturb_inputs(t, clients, x, y, rng)
         target = labels(y_in) if labels is not None else y_in
         uploads = defense.privatize(t, _local_update(params, x_in, target, spec, cfg), gen)
         eps_t = defense.allocation[t - 1] if defense.allocation else 0.0
-        yield RoundRecord(t, params, clients, {n: u.detach() for n, u in uploads.items()},
+        yield RoundRecord(t, params, clients, starts, {n: u.detach() for n, u in uploads.items()},
                           x, y, eps_t, defense.spent(t))
         mean_update = weighted_mean(uploads)
         if server_adam is not None:

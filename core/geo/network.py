@@ -1,7 +1,8 @@
 """The road network type: nodes with coordinates, directed or undirected straight-segment edges.
 
-Loaders live in `core.geo.loaders`; snapping (ST-GIA's mapping step) in `core.geo.snap`;
-shortest-path distances (GeoGI, PGEM) in `core.geo.paths`.
+Loaders live in `core.geo.loaders` (formats in `core.geo.formats`); the snapping index it builds
+(ST-GIA's mapping step) in `core.geo.snap`; shortest-path distances over its `csgraph_km` (GeoGI,
+PGEM) in `core.geo.paths`, which builds on this module and not the other way round.
 """
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
-from core.data.trajectory import BBox
 from core.errors import InputError
+from core.geo.bbox import BBox
 from core.geo.distance import LocalProjection, haversine
+from core.geo.snap import Snapper, unique_segments
 
-if TYPE_CHECKING:  # imported lazily at run time: snap/paths import this module's type only for hints
+if TYPE_CHECKING:
     import networkx as nx
-    import scipy.sparse
 
-    from core.geo.snap import Snapper
+# Weight given to zero-length edges (coincident nodes): csgraph treats a stored 0 as "no edge" in
+# some code paths, so coincident nodes are joined by a negligible positive length instead.
+_ZERO_KM = 1e-12
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,20 @@ class RoadNetwork:
         """Local metric projection around the bbox centre (used by snapping)."""
         return LocalProjection(*self.bbox.center)
 
+    def build_snapper(self, cell_m: float | None = None, margin_m: float | None = None) -> Snapper:
+        """A new `Snapper` over the undirected, de-duplicated segments in the local projection
+        (`cell_m`, `margin_m`: grid parameters, see `Snapper`; the defaults suit a city)."""
+        if self.n_nodes == 0:
+            raise InputError(f"road network {self.name!r} has no nodes")
+        x, y = self.projection.to_xy(self.lat, self.lon)
+        u, v = unique_segments(self.edge_u, self.edge_v, self.n_nodes)
+        return Snapper(x[u], y[u], x[v], y[v], projection=self.projection, node_x=x, node_y=y,
+                       cell_m=cell_m, margin_m=margin_m)
+
     @cached_property
-    def snapper(self) -> "Snapper":
+    def snapper(self) -> Snapper:
         """The spatial index behind `snap` and `nearest_node`; built once (~0.1-1 s per city)."""
-        from core.geo.snap import Snapper
-        return Snapper.from_network(self)
+        return self.build_snapper()
 
     def snap(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
         """Nearest point on the network (on any edge segment) for each (lat, lon); same shape out.
@@ -103,15 +116,42 @@ class RoadNetwork:
         """Index of the nearest node for each (lat, lon); same shape as the input, int64."""
         return self.snapper.nearest_node(lat, lon)
 
+    def undirected_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, km) with a < b, one row per node pair, the shortest edge's length in km.
+
+        Every edge counts as two-way (`core.geo.paths` says why); self-loops are dropped, and
+        zero-length edges get a negligible positive length so sparse graphs keep them.
+        """
+        a = np.minimum(self.edge_u, self.edge_v)
+        b = np.maximum(self.edge_u, self.edge_v)
+        km = self.length_m / 1000.0
+        ok = a != b
+        a, b, km = a[ok], b[ok], km[ok]
+        order = np.lexsort((km, b, a))
+        a, b, km = a[order], b[order], km[order]
+        first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
+        return a[first], b[first], np.maximum(km[first], _ZERO_KM)
+
     @cached_property
-    def csgraph_km(self) -> "scipy.sparse.csr_matrix":
-        """Symmetric sparse adjacency with edge lengths in km (see `core.geo.paths`)."""
-        from core.geo.paths import undirected_csgraph_km
-        return undirected_csgraph_km(self)
+    def csgraph_km(self) -> csr_matrix:
+        """Symmetric (n_nodes, n_nodes) sparse adjacency over `undirected_edges`, weights in km
+        (what `core.geo.paths` runs Dijkstra on)."""
+        a, b, km = self.undirected_edges()
+        n = self.n_nodes
+        return csr_matrix((np.concatenate([km, km]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                          shape=(n, n))
 
     @cached_property
     def graph(self) -> "nx.Graph":
         """Undirected networkx Graph: nodes are indices (attrs id, lat, lon), edges carry
-        `length_m` and `weight` (km); parallel edges keep the shortest."""
-        from core.geo.paths import to_networkx
-        return to_networkx(self)
+        `length_m` and `weight` (km), the same weights as `csgraph_km`; parallel edges keep the
+        shortest."""
+        import networkx as nx
+
+        G = nx.Graph(name=self.name)
+        G.add_nodes_from((i, {"id": self.node_ids[i], "lat": float(self.lat[i]),
+                              "lon": float(self.lon[i])}) for i in range(self.n_nodes))
+        a, b, km = self.undirected_edges()
+        G.add_edges_from((int(u), int(v), {"weight": float(w), "length_m": float(w) * 1000.0})
+                         for u, v, w in zip(a, b, km))
+        return G

@@ -22,7 +22,9 @@ point-to-segment projection over a few dozen candidate segments per point:
   reference for tests and benchmarks).
 
 Segments are the network's edges with direction dropped and duplicates removed (u-v and v-u are one
-segment); nodes touched by no edge become zero-length segments so they can still be snapped to.
+segment); nodes touched by no edge become zero-length segments so they can still be snapped to
+(`unique_segments`; `core.geo.network.RoadNetwork.build_snapper` builds a network's Snapper this way,
+so this module knows nothing of the network type).
 The projection is equirectangular: exact snapping in that plane, within ~0.1 % of geodesic distances
 at city scale (DESIGN: every *reported* distance is haversine, which this does not change).
 Non-finite input points (a diverged attack) come back as NaN rather than raising.
@@ -34,16 +36,11 @@ with 10 % of the points far outside; the index builds in ~1 s.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy.spatial import cKDTree
 
 from core.errors import InputError
 from core.geo.distance import LocalProjection
-
-if TYPE_CHECKING:
-    from core.geo.network import RoadNetwork
 
 # Grid cells per segment when the cell size is chosen automatically (over the grid incl. margin):
 # ~50 m cells on Manhattan, ~10 candidates per cell, a build of well under a second for a city.
@@ -129,18 +126,6 @@ class Snapper:
         if node_x is not None:
             self._node_tree = cKDTree(np.column_stack([np.asarray(node_x, float).reshape(-1),
                                                         np.asarray(node_y, float).reshape(-1)]))
-
-    @classmethod
-    def from_network(cls, net: "RoadNetwork", cell_m: float | None = None,
-                     margin_m: float | None = None) -> "Snapper":
-        """Snapper over `net`'s undirected de-duplicated segments in its local projection."""
-        if net.n_nodes == 0:
-            raise InputError(f"road network {net.name!r} has no nodes")
-        proj = net.projection
-        x, y = proj.to_xy(net.lat, net.lon)
-        u, v = unique_segments(net.edge_u, net.edge_v, net.n_nodes)
-        return cls(x[u], y[u], x[v], y[v], projection=proj, node_x=x, node_y=y,
-                   cell_m=cell_m, margin_m=margin_m)
 
     # --- construction ---------------------------------------------------------------------------
 

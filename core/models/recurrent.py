@@ -10,6 +10,11 @@ A hand-written cell batches cleanly; `torch.func.vmap` over `nn.LSTM` falls back
 
 Shapes (nanoGPT style): K clients, B windows per client, W window length, H hidden units,
 C = 2 outputs (regression: normalised lat, lon) or the vocabulary size (classification).
+
+Input scale (DESIGN.md §2): the cell sees z = 0.5 + (x − 0.5)·s for the min–max normalised
+window x. s is a fixed, public part of the architecture (the server knows it, so attacks keep
+optimising x). s = 1 is the paper's model exactly; at s = 1 a whole city spans one unit and
+the LSTM cannot tell apart venues 100 m apart, s = 20 is about one unit per 2.4 km on NYC.
 Parameters follow `nn.LSTM`/`nn.GRU` naming and gate order (LSTM: i, f, g, o; GRU: r, z, n).
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ class ModelSpec:
     hidden: int = 16
     head: str = "regression"
     n_classes: int = 0  # vocabulary size, classification head only
+    input_scale: float = 1.0  # s: the cell sees 0.5 + (x − 0.5)·s (module docstring)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -44,6 +50,8 @@ class ModelSpec:
             raise ParameterError("hidden", self.hidden, ">= 1")
         if self.head == "classification" and self.n_classes < 2:
             raise ParameterError("n_classes", self.n_classes, ">= 2 for the classification head")
+        if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise ParameterError("input_scale", self.input_scale, "a finite number > 0")
 
     @property
     def n_gates(self) -> int:
@@ -77,8 +85,19 @@ def _bias(b: Tensor) -> Tensor:
     return b if b.dim() == 1 else b[:, None, :]
 
 
+def scale_input(x: Tensor, spec: ModelSpec) -> Tensor:
+    """The fixed public input scale: z = 0.5 + (x − 0.5)·s (same shape as x).
+
+    s = 1 returns x itself, so the paper's model is reproduced bit for bit."""
+    if spec.input_scale == 1.0:
+        return x
+    return 0.5 + (x - 0.5) * spec.input_scale
+
+
 def last_hidden(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor:
-    """Run the cell over the window x (K, B, W, 2); return the last hidden state (K, B, H)."""
+    """Run the cell over the normalised window x (K, B, W, 2), fed as 0.5 + (x − 0.5)·s;
+    return the last hidden state (K, B, H)."""
+    x = scale_input(x, spec)
     K, B, W, _ = x.shape
     h = x.new_zeros(K, B, spec.hidden)
     c = x.new_zeros(K, B, spec.hidden)
@@ -100,7 +119,7 @@ def last_hidden(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor
 
 
 def forward(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor:
-    """x (K, B, W, 2) normalised window -> output (K, B, C)."""
+    """x (K, B, W, 2) normalised window (before the input scale) -> output (K, B, C)."""
     h = last_hidden(params, x, spec)
     return _mm(h, params["out_weight"]) + _bias(params["out_bias"])
 

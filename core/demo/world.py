@@ -1,8 +1,8 @@
 """The embedded demo: a generated Chicago-like city and a week of its residents' phone traces.
 
 It needs no file and no network, so the dashboard and the CLI work on a first run. The street
-network and venues are described in `core.data.demo_city`, the residents and how their traces are
-logged in `core.data.demo_people`. `make_demo_city` returns the *raw* trajectories (every phone
+network and venues are described in `core.demo.city`, the residents and how their traces are
+logged in `core.demo.people`. `make_demo_city` returns the *raw* trajectories (every phone
 fix, including repeated fixes while a resident stays put) and the street network; run
 `core.data.preprocess.preprocess` on the dataset as for any other source.
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.demo_city import VENUE_KINDS, DemoCity, build_city
-from core.data.demo_people import START_DATE, TIMEZONE, Resident, simulate_residents
 from core.data.trajectory import TrajectoryDataset
+from core.demo.city import VENUE_KINDS, DemoCity, build_city
+from core.demo.people import START_DATE, TIMEZONE, Resident, simulate_residents
 from core.errors import check_range
 from core.geo.network import RoadNetwork
 
@@ -46,7 +46,7 @@ def make_demo_world(seed: int = 0, n_residents: int = 240, days: int = 7) -> Dem
                       n_work=max(20, int(np.ceil(n_residents / 3))),
                       n_leisure=max(30, int(np.ceil(0.4 * n_residents))))
     trajectories, residents = simulate_residents(rng, city, int(n_residents), int(days))
-    meta = {"source": "generated demo city (core.data.demo)", "seed": int(seed),
+    meta = {"source": "generated demo city (core.demo)", "seed": int(seed),
             "n_residents": int(n_residents), "days": int(days),
             "start_date": START_DATE.isoformat(), "timezone": TIMEZONE,
             "n_venues": int(len(city.venue_node)),

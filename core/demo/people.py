@@ -52,8 +52,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from core.data.demo_city import HOME, LEISURE, WORK, DemoCity
 from core.data.trajectory import Trajectory
+from core.demo.city import HOME, LEISURE, WORK, DemoCity
 
 START_DATE = date(2024, 3, 4)          # a Monday
 TIMEZONE = "America/Chicago"

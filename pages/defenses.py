@@ -50,7 +50,8 @@ with tab_sweep:
     with c2:
         eps = field_widget("epsilons")
     eps_ok = isinstance(eps, list) and bool(eps)
-    n_runs = 1 + len(chosen) * (len(eps) if eps_ok else 1) + ("adaptive" in chosen)
+    n_runs = 1 + len(chosen) * (len(eps) if eps_ok else 1) + any(c.startswith("adaptive")
+                                                                  for c in chosen)
     st.caption(f"{n_runs} federated runs of {form.values.get('rounds', '?')} rounds each "
                "(undefended baseline, each defense at each ε, and a proxy run for the adaptive "
                "defense's risk profile unless cached).")

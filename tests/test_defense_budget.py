@@ -114,3 +114,15 @@ def test_constant_allocation_gives_eps_every_round_and_refuses_nan_and_inf():
                 fn(bad, 3)
         with pytest.raises(ParameterError):
             adaptive_allocation(bad, RiskProfile((0.5,), (3.0,), 10))
+
+
+def test_proportional_allocation_keeps_the_risk_order_and_spends_exactly_epsilon():
+    from core.defenses.budget import proportional_allocation
+
+    prof = RiskProfile(asr=(0.9, 0.5, 0.1), ait=(10.0, 50.0, 200.0), iters=200)
+    alloc = proportional_allocation(6.0, prof)
+    # by hand: p_t = exp(-(0.5·ASR + 0.5/max(AIT/200, 1/200)))
+    p = [math.exp(-(0.5 * a + 0.5 / max(k / 200, 1 / 200))) for a, k in zip(prof.asr, prof.ait)]
+    assert alloc == pytest.approx([6.0 * x / sum(p) for x in p])
+    assert alloc[0] < alloc[1] < alloc[2] and math.fsum(alloc) <= 6.0
+    assert math.fsum(alloc) == pytest.approx(6.0)

@@ -200,6 +200,7 @@ def test_too_small_epsilon_names_the_smallest_feasible_one():
     m = re.search(r"smallest feasible ε is ([0-9.eE+-]+)", str(err.value))
     low = float(m.group(1))
     assert low == pytest.approx(min_feasible_epsilon(DELTA, 50), rel=1e-3)
+    assert noise_multiplier(low, DELTA, 50) > 0           # the printed ε itself is feasible
     # the threshold is real: just above it Opacus finds σ, just below it gives up
     get_noise_multiplier(target_epsilon=low * 1.001, target_delta=DELTA, sample_rate=1.0, steps=50)
     with pytest.raises(ValueError, match="too low"):

@@ -10,6 +10,7 @@ import pytest
 
 from core.defenses import registry
 from core.defenses.dpsgd import DPSGDDefense
+from core.defenses.location import ProportionalAdaptiveDefense
 from core.defenses.location import AdaptiveDefense, GeoGIDefense, GeoIDefense
 from core.errors import ParameterError
 from core.federated.defense_hook import ClientDefense
@@ -25,10 +26,11 @@ def isolated(monkeypatch):
 def test_registry_is_the_literal_dict_in_table_5_order():
     assert registry.DEFENSES == {"none": ClientDefense, "dpsgd": DPSGDDefense,
                                  "geoi": GeoIDefense, "geogi": GeoGIDefense,
-                                 "adaptive": AdaptiveDefense}
-    assert registry.names() == ["none", "dpsgd", "geoi", "geogi", "adaptive"]
+                                 "adaptive": AdaptiveDefense,
+                                 "adaptive-prop": ProportionalAdaptiveDefense}
+    assert registry.names() == ["none", "dpsgd", "geoi", "geogi", "adaptive", "adaptive-prop"]
     assert [registry.label(n) for n in registry.names()] == [
-        "None", "DP-SGD", "Geo-I", "GeoGI", "Adaptive (ours)"]
+        "None", "DP-SGD", "Geo-I", "GeoGI", "Adaptive (paper)", "Adaptive, proportional (ST-GIA Lab)"]
     assert registry.label("unknown") == "unknown"
 
 

@@ -20,10 +20,10 @@ from core.attacks.session import AttackSession, collapse_points
 from core.federated.rounds import FedConfig, run_rounds
 from core.models.recurrent import ModelSpec
 
-ROUNDS = 6
+ROUNDS = 5
 
 
-def _world(n_clients: int = 4, seed: int = 2):
+def _world(n_clients: int = 3, seed: int = 2):
     net = grid_network()
     pop = population_on(net, n_clients=n_clients, n_points=ROUNDS + 3, seed=seed)
     vocab = np.unique(np.concatenate(pop.points), axis=0)           # normalised classes
@@ -35,7 +35,8 @@ def _labels(vocab: np.ndarray):
     return lambda y: torch.cdist(y.reshape(-1, 2), v).argmin(1).view(y.shape[:-1])
 
 
-def _attack(name, pop, net, model, cfg, vocab=None, labels=None, iters=100, seed=0):
+def _attack(name, pop, net, model, cfg, vocab=None, labels=None, iters=100, seed=0, check=None):
+    """Attack every round; `check(sess, rec, ra)` sees the session right after each round."""
     sess = AttackSession(registry.get(name), model, pop.normalizer, pop.n_clients,
                          max(len(p) for p in pop.points), cfg.window, iters, seed,
                          Mapper(pop.normalizer, net, None), vocab)
@@ -43,13 +44,17 @@ def _attack(name, pop, net, model, cfg, vocab=None, labels=None, iters=100, seed
     for rec in run_rounds(pop, model, cfg, labels=labels):
         recs.append(rec)
         rounds.append(sess.attack_round(rec))
+        if check is not None:
+            check(sess, rec, rounds[-1])
     return sess, recs, rounds
 
 
-def _check_history_targets_exact(model, vocab=None, labels=None, window=1):
+def _check_history_targets_exact(model, vocab=None, labels=None, window=1, iters=300):
+    """Round 1 is an ordinary single-window attack (its window point comes out within float
+    precision at this budget); every later target comes from the residual in closed form."""
     net, pop, _ = _world()
     cfg = FedConfig(rounds=ROUNDS, window=window, protocol="history", server_optimizer="adam")
-    sess, recs, rounds = _attack("st-gia+", pop, net, model, cfg, vocab, labels)
+    sess, recs, rounds = _attack("st-gia+", pop, net, model, cfg, vocab, labels, iters=iters)
     for rec, ra in zip(recs, rounds):
         B = len(rec.starts)
         assert B == rec.round
@@ -68,36 +73,37 @@ def _check_history_targets_exact(model, vocab=None, labels=None, window=1):
 
 
 def test_st_gia_plus_recovers_every_history_target_regression():
-    _check_history_targets_exact(ModelSpec(hidden=16, input_scale=20.0))
-
-
-def test_st_gia_plus_recovers_every_history_target_classification():
-    _, _, vocab = _world()
-    model = ModelSpec(hidden=16, head="classification", n_classes=len(vocab), input_scale=20.0)
-    _check_history_targets_exact(model, vocab, _labels(vocab))
-
-
-def test_st_gia_plus_history_needs_no_iterations_after_round_one_with_w1():
-    rounds = _check_history_targets_exact(ModelSpec(hidden=16, input_scale=20.0))
+    rounds = _check_history_targets_exact(ModelSpec(hidden=8, input_scale=20.0))
     for ra in rounds[1:]:  # the window point is last round's exact target: nothing to optimise
         assert (ra.first_hit[:, 1:] == 0).all()
 
 
-def test_st_gia_plus_history_window_two():
-    _check_history_targets_exact(ModelSpec(hidden=16, input_scale=20.0), window=2)
+def test_st_gia_plus_recovers_every_history_target_classification():
+    _, _, vocab = _world()
+    model = ModelSpec(hidden=8, head="classification", n_classes=len(vocab), input_scale=20.0)
+    _check_history_targets_exact(model, vocab, _labels(vocab))
+
+
+def test_st_gia_plus_history_window_two_classification():
+    # W = 2: the first W points are never a target, so they stay approximate; the classes'
+    # sign rule absorbs their error (with the regression head it grows as the model trains)
+    _, _, vocab = _world()
+    model = ModelSpec(hidden=8, head="classification", n_classes=len(vocab), input_scale=20.0)
+    _check_history_targets_exact(model, vocab, _labels(vocab), window=2)
 
 
 def test_paper_st_gia_inverts_the_whole_history_upload():
     net, pop, _ = _world(n_clients=2)
     model = ModelSpec(hidden=8)
     cfg = FedConfig(rounds=3, window=1, protocol="history")
-    sess, recs, rounds = _attack("st-gia", pop, net, model, cfg, iters=10)
     assert not registry.get("st-gia").subtract_known
-    for rec, ra in zip(recs, rounds):
+
+    def check(sess, rec, ra):
         assert ra.point_idx.tolist() == list(range(rec.round + 1))
         assert np.isfinite(ra.raw_latlon).all()
         # B_t dummy windows were optimised: the kept reconstruction has one row per window
         assert sess.prev[0][2].shape == (rec.round, 2, 2)
+    _attack("st-gia", pop, net, model, cfg, iters=10, check=check)
 
 
 def test_subtraction_is_a_no_op_on_streaming_single_windows():
@@ -118,11 +124,14 @@ def test_history_with_client_sampling_inverts_the_missed_windows_together():
     net, pop, _ = _world(n_clients=5)
     model = ModelSpec(hidden=8, input_scale=20.0)
     cfg = FedConfig(rounds=4, window=1, protocol="history", clients_per_round=3, seed=1)
-    sess, recs, rounds = _attack("st-gia+", pop, net, model, cfg, iters=10)
-    for rec, ra in zip(recs, rounds):
+
+    def check(sess, rec, ra):
         assert ra.errors_m.shape == (3, rec.round + 1)
         assert np.isfinite(ra.errors_m).all()
         assert (sess.done[rec.clients] == rec.round).all()  # every window of the upload is kept
+    recs = _attack("st-gia+", pop, net, model, cfg, iters=10, check=check)[1]
+    # some client missed a round, so some upload had two windows the attacker had not seen
+    assert any(not set(recs[i].clients) <= set(recs[i - 1].clients) for i in range(1, len(recs)))
 
 
 def test_collapse_points_averages_duplicates_and_keeps_the_earliest_hit():

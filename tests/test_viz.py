@@ -130,7 +130,14 @@ DEF_DOC = {"config": {"epsilons": [1.0, 10.0]}, "defenses": {
     "geoi": {"1": {"asr": 0.05, "recall_at_5": 0.10, "allocation": [0.5, 0.5]},
              "10": {"asr": 0.40, "recall_at_5": 0.25, "allocation": [5.0, 5.0]}},
     "adaptive": {"1": {"asr": 0.03, "recall_at_5": 0.12, "allocation": [0.2, 0.8]},
-                 "10": {"asr": 0.30, "recall_at_5": 0.27, "allocation": [3.0, 7.0]}}}}
+                 "10": {"asr": 0.30, "recall_at_5": 0.27, "allocation": [3.0, 7.0]}}},
+    "labels": {"none": "None", "geoi": "Geo-I", "adaptive": "Adaptive (paper)"}}
+# the same sweep as written today: the final model's recall@5 and the baselines beside it
+NEW_DOC = {**DEF_DOC, "baselines": {"persistence": 0.11, "transition": 0.31},
+           "defenses": {n: ({e: {**c, "final_recall_at_5": c["recall_at_5"] + 0.01}
+                                 for e, c in b.items()} if n != "none"
+                                else {**b, "final_recall_at_5": 0.31})
+                        for n, b in DEF_DOC["defenses"].items()}}
 
 
 def test_round_figures():
@@ -155,10 +162,13 @@ def test_defense_figures():
     assert names == ["geoi", "adaptive"] and eps == ["1", "10"] and base == 0.9
     assert z.tolist() == [[0.05, 0.40], [0.03, 0.30]]
     hm = figures.defense_heatmap(DEF_DOC, "recall_at_5")
-    assert list(hm.data[0].y) == ["Geo-I", "Adaptive (ours)"]
+    assert list(hm.data[0].y) == ["Geo-I", "Adaptive (paper)"]
     fr = figures.frontier_figure(DEF_DOC)
-    assert [t.name for t in fr.data] == ["Geo-I", "Adaptive (ours)", "No defense"]
+    assert [t.name for t in fr.data] == ["Geo-I", "Adaptive (paper)", "No defense"]
     assert list(fr.data[1].x) == [0.03, 0.30] and list(fr.data[1].y) == [0.12, 0.27]
+    new = figures.frontier_figure(NEW_DOC)  # final-model utility, baselines as reference lines
+    assert list(new.data[1].y) == pytest.approx([0.13, 0.28]) and list(new.data[2].y) == [0.31]
+    assert sorted(s.y0 for s in new.layout.shapes) == [0.11, 0.31]
     al = figures.allocation_figure({"uniform": [5.0, 5.0], "adaptive": [3.0, 7.0]}, 10.0)
     assert list(al.data[3].y) == [3.0, 10.0]  # adaptive, cumulative
 

@@ -40,14 +40,38 @@ def metrics(doc: dict) -> None:
                    help=f"share of points within {doc['config'].get('threshold_m', 500):g} m")
     cols[2].metric("Mean ASR", _fmt(sum(asr) / len(asr) if asr else None, ".2f"))
     cols[3].metric("Median error, last round", _fmt(last.get("median_error_m"), ",.0f", " m"))
-    cols[4].metric("recall@5 (utility)", _fmt(recall[-1] if recall else None, ".3f"))
+    base = (doc.get("summary") or {}).get("baselines") or {}
+    persistence = base.get("persistence")
+    cols[4].metric("recall@5 (utility)", _fmt(recall[-1] if recall else None, ".3f"),
+                   delta=None if persistence is None or not recall else
+                   f"{recall[-1] - persistence:+.3f} vs persistence",
+                   delta_color="normal",
+                   help="share of held-out next locations among the model's top 5 guesses, "
+                        "for the global model after the latest round; 'persistence' guesses the "
+                        "5 known places nearest the current one and needs no model at all")
+    if recall and persistence is not None and recall[-1] < persistence:
+        st.caption(utility_reading(recall[-1], base, doc["config"]))
     spent = last.get("epsilon_spent")
-    if doc["config"].get("defense", "none") != "none":
+    cfg = doc["config"]
+    if cfg.get("defense", "none") != "none":
         alloc = doc.get("allocation") or [r.get("epsilon_round") for r in rows]
-        st.caption(f"Defense **{doc['config']['defense']}**, total ε = "
-                   f"{doc['config'].get('epsilon')}: spent {_fmt(spent, '.3g')} after "
-                   f"{len(rows)} rounds; per-round allocation "
-                   + ", ".join(_fmt(a, ".3g") for a in alloc[:12]) + (" …" if len(alloc) > 12 else ""))
+        scope = cfg.get("epsilon_scope", "total")
+        st.caption(f"Defense **{cfg['defense']}**, ε = {cfg.get('epsilon')} "
+                   f"{'per round' if scope == 'round' else 'per user for the whole run'}: "
+                   f"composed total {_fmt(spent, '.3g')} after {len(rows)} rounds; per-round "
+                   "allocation " + ", ".join(_fmt(a, ".3g") for a in alloc[:12])
+                   + (" …" if len(alloc) > 12 else ""))
+
+
+def utility_reading(recall: float, baselines: dict, cfg: dict) -> str:
+    """Why a model's recall@5 can sit below a predictor that needs no model, in plain words."""
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in baselines.items() if v is not None)
+    why = ("the paper's model regresses one point from raw coordinates after one window per "
+           "round; try the realistic preset (classification head, all windows so far)"
+           if cfg.get("head", "regression") == "regression" else
+           "too few rounds or too much noise for the model to learn where people go")
+    return (f"recall@5 {recall:.3f} is below what simple predictors reach on the same windows "
+            f"({parts}): {why}.")
 
 
 def _user_label(recon: dict) -> dict[int, str]:

@@ -68,7 +68,10 @@ def defense_view(doc: dict, key: str = "def") -> None:
     cfg = doc.get("config", {})
     st.caption(f"dataset {cfg.get('dataset')}, {cfg.get('clients')} clients, {cfg.get('rounds')} "
                f"rounds, {cfg.get('iters')} attack iterations; attack {cfg.get('attack', 'st-gia')}")
-    t1, t2 = st.tabs(["ASR (Table 5)", "recall@5"])
+    from core.experiments.defenses import reading
+
+    st.markdown("\n".join(f"- {line}" for line in reading(doc)))
+    t1, t2 = st.tabs(["ASR (Table 5)", "recall@5 of the final model"])
     with t1:
         st.plotly_chart(figures.defense_heatmap(doc, "asr"), key=f"{key}_hm_asr")
     with t2:
@@ -79,11 +82,11 @@ def defense_view(doc: dict, key: str = "def") -> None:
     if eps_all:
         eps = st.selectbox("Budget allocation at ε", eps_all, index=len(eps_all) - 1,
                            key=f"{key}_alloc_eps")
-        series = {}
+        series: dict[str, list] = {}
         for n, b in allocs.items():
             a = (b.get(eps) or {}).get("allocation")
-            if a and (n == "adaptive" or not series.get("uniform (baselines)")):
-                series["adaptive (ours)" if n == "adaptive" else "uniform (baselines)"] = a
+            if a and a not in series.values():  # uniform mechanisms share one allocation
+                series[doc.get("labels", {}).get(n, n)] = a
         if series:
             st.plotly_chart(figures.allocation_figure(series, float(eps)), key=f"{key}_alloc")
     st.dataframe(defense_rows(doc), hide_index=True, key=f"{key}_rows")

@@ -106,6 +106,7 @@ class AttackSession:
         # client -> (round, window starts (B,), reconstruction (B, W+1, 2)) of its last inversion
         self.prev: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         self.done = np.zeros(n_clients, dtype=np.int64)           # 1 + last window start inverted
+        self.labels = np.full((n_clients, n_points), -1, dtype=np.int64)  # analytic classes (−1: none)
         self.records: dict[int, list[RoundRecord]] = {}           # kept (residual) records (retro)
         bb = normalizer.bbox
         k = np.pi * EARTH_RADIUS_M / 180
@@ -197,8 +198,8 @@ class AttackSession:
         reuse, and calibrate (one recovery per point and upload). Returns the points (P,), their
         reconstruction (K, P, 2) normalised and first hits (K, P)."""
         idx = window_points(rec.starts, self.window)
-        z, first, y_loc, free = self._solve(rec, idx)
-        self._learn(rec, idx, z, y_loc, free)
+        z, first, y_loc, free, labels = self._solve(rec, idx)
+        self._learn(rec, idx, z, y_loc, free, labels)
         pts, zc, fc = collapse_points(idx, z, first)
         self.calib.add(rec.clients, pts, zc)
         if self.spec.retro and self.window > 1:
@@ -250,15 +251,27 @@ class AttackSession:
             est_t = torch.as_tensor(est, dtype=torch.float32)
             x_old, y_old = est_t[:, :, :W], est_t[:, :, W]           # (k, B−u, W, 2), (k, B−u, 2)
             target = y_old if self.model.head == "regression" else \
-                torch.cdist(y_old.reshape(-1, 2), self._vocab_t()).argmin(1).view(y_old.shape[:-1])
+                self._kept_labels(clients, kept[:, -1], y_old)
             g_old = per_client_grads(rec.params, x_old, target, self.model)   # mean over B−u
             uploads = {n: ((B * v - (B - u) * g_old[n]) / u).detach() for n, v in uploads.items()}
         return replace(rec, clients=clients, starts=rec.starts[B - u:], uploads=uploads,
                        x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:])
 
+    def _kept_labels(self, clients: np.ndarray, targets: np.ndarray, y_loc: Tensor) -> Tensor:
+        """(k, n) class indices of kept windows' targets: the analytic label where one was
+        recovered (exact even when two venues nearly coincide), else the nearest class to the
+        estimated location y_loc (k, n, 2) (exact distances, not cdist's matmul shortcut)."""
+        lab = self.labels[clients][:, targets]                       # (k, n)
+        if (lab < 0).any():
+            d = torch.cdist(y_loc.reshape(-1, 2).double(), self._vocab_t().double(),
+                            compute_mode="donot_use_mm_for_euclid_dist")
+            nearest = d.argmin(1).view(lab.shape).numpy()
+            lab = np.where(lab < 0, nearest, lab)
+        return torch.as_tensor(lab)
+
     def _solve(self, rec: RoundRecord, idx: np.ndarray):
         """Run the engine on one record: (z (K, B, W+1, 2) normalised, first hits, y_loc,
-        free window points per window (K, B))."""
+        free window points per window (K, B), analytic class labels (K, B) or None)."""
         K, B, W, R = len(rec.clients), len(rec.starts), self.window, self.spec.restarts
         y0, y_fixed, y_loc = self._labels(rec)
         x0 = self._x0(rec, y_loc)
@@ -283,17 +296,20 @@ class AttackSession:
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()
-        return z.numpy().astype(np.float64), first[best].numpy(), y_loc, free
+        labels = y0 if y_fixed and self.model.head == "classification" else None
+        return z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels
 
     def _learn(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, y_loc: Tensor | None,
-               free: np.ndarray) -> None:
+               free: np.ndarray, labels: Tensor | None = None) -> None:
         """Remember what later rounds may reuse: the previous reconstruction (ST-GIA init), the
-        windows now kept (subtraction) and, for chaining attacks, exact analytic targets and
-        points that were the only free point of their window (a W = 1-like, well-determined
-        problem)."""
+        windows now kept and their analytic class labels (subtraction) and, for chaining
+        attacks, exact analytic targets and points that were the only free point of their
+        window (a W = 1-like, well-determined problem)."""
         for row, c in enumerate(rec.clients.tolist()):
             self.prev[c] = (rec.round, rec.starts, z[row])
         self.done[rec.clients] = np.maximum(self.done[rec.clients], int(rec.starts[-1]) + 1)
+        if labels is not None:  # the class the client trained on, exactly (output-bias sign)
+            self.labels[rec.clients[:, None], idx[:, -1][None, :]] = labels.numpy()
         if not self.spec.chain:
             return
         if y_loc is not None:  # analytic targets are exact
@@ -313,10 +329,10 @@ class AttackSession:
                 kn = self.known[rec.clients][:, idx[:, :self.window], 0]
                 if not np.isnan(kn).any():
                     continue
-                z, _, y_loc, free = self._solve(rec, idx)
+                z, _, y_loc, free, labels = self._solve(rec, idx)
                 pts, zc, _ = collapse_points(idx, z)
                 self.calib.add(rec.clients, pts, zc)
-                self._learn(rec, idx, z, y_loc, free)
+                self._learn(rec, idx, z, y_loc, free, labels)
 
     def _estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
         """(K, P, 2) normalised: the attacker's best estimate now — exact/solved points where

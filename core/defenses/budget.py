@@ -141,6 +141,33 @@ def adaptive_allocation(epsilon: float, profile: RiskProfile, rounds: int | None
     return cap_to_budget(alloc, epsilon)
 
 
+def proportional_allocation(epsilon: float, profile: RiskProfile, rounds: int | None = None,
+                            alpha: float = 0.5, beta: float | None = None,
+                            f1: Callable[[float], float] = f1_identity,
+                            f2: Callable[[float, int], float] = f2_scaled) -> list[float]:
+    """This project's variant of Algorithm 2 (not the paper's): the same importance
+    p_t = exp(−γ[t]) (Eqs. 10–11), but ε_t = ε · p_t / Σ_s p_s — shares of the whole budget
+    instead of shares of what is left.
+
+    Why: Algorithm 2 gives round t the fraction p_t of the *remaining* budget, so a safe early
+    round (p ≈ 0.6) drains most of ε and every later round is left with almost nothing, whatever
+    its risk; and a risky round (p ≈ e^-5) gets almost nothing, whatever is left. Normalised
+    shares keep the paper's ordering (riskier round → smaller ε_t) without starving any round,
+    and spend exactly ε.
+    """
+    check_range("epsilon", epsilon, 0.0, low_open=True)
+    rounds = len(profile) if rounds is None else rounds
+    check_range("rounds", rounds, 1)
+    if len(profile) < rounds:
+        raise InputError(f"risk profile covers {len(profile)} rounds, the run has {rounds}; "
+                         f"compute the profile with the run's number of rounds")
+    beta = 1.0 - alpha if beta is None else beta
+    w = [math.exp(-importance(profile.asr[t], profile.ait[t], profile.iters, alpha, beta, f1, f2))
+         for t in range(rounds)]
+    total = math.fsum(w)
+    return cap_to_budget([epsilon * x / total for x in w], epsilon)
+
+
 def spent_curve(alloc: Sequence[float]) -> list[float]:
     """Budget spent after each round (sequential composition)."""
     return [float(sum(alloc[:t])) for t in range(1, len(alloc) + 1)]

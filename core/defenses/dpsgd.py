@@ -114,6 +114,12 @@ def min_feasible_epsilon(delta: float, steps: int, accountant: str = "rdp") -> f
     return hi
 
 
+def _round_up(x: float, digits: int = 4) -> float:
+    """x rounded up to `digits` significant digits (so the printed ε is itself feasible)."""
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(x)))
+    return math.ceil(x * scale) / scale
+
+
 @lru_cache(maxsize=256)
 def noise_multiplier(epsilon: float, delta: float, steps: int, accountant: str = "rdp") -> float:
     """σ such that `steps` full-batch Gaussian steps are (ε, δ)-DP under `accountant` (scope total).
@@ -129,10 +135,10 @@ def noise_multiplier(epsilon: float, delta: float, steps: int, accountant: str =
     except ValueError as exc:
         if "too low" not in str(exc):
             raise
-        low = min_feasible_epsilon(float(delta), int(steps), accountant)
+        low = _round_up(min_feasible_epsilon(float(delta), int(steps), accountant))
         raise InputError(
             f"DP-SGD: ε={epsilon:g} is below what the {accountant} accountant can certify for "
-            f"{steps} rounds at δ={delta:g}; the smallest feasible ε is {low:.4g} (take a larger "
+            f"{steps} rounds at δ={delta:g}; the smallest feasible ε is {low:g} (take a larger "
             f"ε, a larger δ, or --epsilon-scope round)") from None
 
 

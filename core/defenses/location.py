@@ -52,7 +52,8 @@ import torch
 from torch import Tensor
 
 from core.defenses.budget import (RiskProfile, adaptive_allocation, constant_allocation,
-                                  f1_identity, f2_scaled, uniform_allocation)
+                                  f1_identity, f2_scaled, proportional_allocation,
+                                  uniform_allocation)
 from core.defenses.mechanisms import (DistanceCache, gem_probabilities, offset_latlon,
                                       planar_laplace_offsets, sample_gem)
 from core.errors import InputError, check_range
@@ -327,9 +328,11 @@ class AdaptiveDefense(LocationDefense):
     def allocate(self, ctx: DefenseContext) -> list[float]:
         """Algorithm 2 lines 1–3 over ε (scope total) or T·ε (scope round)."""
         self.profile = ctx.profile
-        budget = self.epsilon if self.scope == "total" else self.epsilon * ctx.rounds
-        return adaptive_allocation(budget, ctx.profile, ctx.rounds, self.alpha, self.beta,
-                                   self.f1, self.f2, self.spend_remainder)
+        return adaptive_allocation(self._budget(ctx), ctx.profile, ctx.rounds, self.alpha,
+                                   self.beta, self.f1, self.f2, self.spend_remainder)
+
+    def _budget(self, ctx: DefenseContext) -> float:
+        return self.epsilon if self.scope == "total" else self.epsilon * ctx.rounds
 
     def prepare(self, ctx: DefenseContext) -> None:
         """The constraint domain of every client: given `domains`, else the R-km default."""
@@ -362,3 +365,17 @@ class AdaptiveDefense(LocationDefense):
             dom = self.client_domains[k]
             out[sel] = dom[_sample_rows(self.distances, src[sel], dom, epsilon, rng)]
         return self._nodes_latlon(out)
+
+
+@dataclass
+class ProportionalAdaptiveDefense(AdaptiveDefense):
+    """The adaptive strategy with this project's allocation: the same risk importance and
+    PGEM, but ε_t ∝ exp(−γ[t]) over the whole budget (`budget.proportional_allocation`) instead of
+    Algorithm 2's share of the remainder. Not in the paper; compared beside it in Table 5."""
+
+    name: str = "adaptive-prop"
+
+    def allocate(self, ctx: DefenseContext) -> list[float]:
+        self.profile = ctx.profile
+        return proportional_allocation(self._budget(ctx), ctx.profile, ctx.rounds, self.alpha,
+                                       self.beta, self.f1, self.f2)

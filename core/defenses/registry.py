@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from core.defenses.dpsgd import DPSGDDefense
-from core.defenses.location import AdaptiveDefense, GeoGIDefense, GeoIDefense
+from core.defenses.location import (AdaptiveDefense, GeoGIDefense, GeoIDefense,
+                                    ProportionalAdaptiveDefense)
 from core.errors import ParameterError
 from core.federated.defense_hook import ClientDefense, check_epsilon
 
@@ -23,6 +24,7 @@ DEFENSES: dict[str, type[ClientDefense]] = {
     "geoi": GeoIDefense,
     "geogi": GeoGIDefense,
     "adaptive": AdaptiveDefense,
+    "adaptive-prop": ProportionalAdaptiveDefense,
 }
 
 LABELS: dict[str, str] = {
@@ -30,7 +32,8 @@ LABELS: dict[str, str] = {
     "dpsgd": "DP-SGD",
     "geoi": "Geo-I",
     "geogi": "GeoGI",
-    "adaptive": "Adaptive (ours)",
+    "adaptive": "Adaptive (paper)",
+    "adaptive-prop": "Adaptive, proportional (ST-GIA Lab)",
 }
 
 _NOT_OPTIONS = ("name", "epsilon")  # set by `make` itself

@@ -28,9 +28,9 @@ from core.attacks.spec import AttackSpec
 from core.errors import ParameterError
 from core.experiments import runner
 from core.experiments.config import COMPONENTS, PAPER_ATTACKS, RunConfig
+from core.experiments.defense_setup import configured_defense
 from core.experiments.report import round_rows, run_summary
 from core.experiments.setup import Prepared, prepare
-from core.experiments.single import configured_defense
 
 Progress = Callable[[dict], None]
 

@@ -172,3 +172,10 @@ def make_defense(name: str, epsilon: float | None, prep: Prepared, *,
     d.start(defense_context(d, prep, profile=profile, roads=roads, distances=distances,
                             cache_dir=cache_dir, progress=progress))
     return d
+
+
+def configured_defense(prep: Prepared, **context) -> ClientDefense:
+    """The started defense the run's configuration names (`defense`, `epsilon` and the defense
+    section's settings); `context` as for `make_defense` (shared roads, distances, profile)."""
+    sec = prep.config.defense
+    return make_defense(sec.defense, sec.epsilon, prep, **context)

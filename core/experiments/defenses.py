@@ -15,11 +15,12 @@ from core.defenses import registry as defenses
 from core.defenses.mechanisms import DistanceCache
 from core.experiments import runner
 from core.experiments.config import RunConfig
-from core.experiments.defense_setup import cache_root, profile_key, risk_profile, roads_for
+from core.experiments.defense_setup import (cache_root, configured_defense, profile_key,
+                                            risk_profile, roads_for)
 from core.experiments.report import run_summary
 from core.experiments.results import SweepCell, num
 from core.experiments.setup import Prepared, prepare
-from core.experiments.single import attack_spec, configured_defense
+from core.experiments.single import attack_spec
 
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -70,7 +71,7 @@ def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
     needs_roads = any(d not in ("none", "dpsgd") for d, _ in cells)
     roads = roads_for(prep) if needs_roads else None
     context: dict = {"roads": roads, "distances": DistanceCache(roads)} if roads is not None else {}
-    profiled = "adaptive" in cfg.sweep.defenses
+    profiled = any("profile" in defenses.DEFENSES[d].needs for d in cfg.sweep.defenses)
     cached = (Path(cache_dir) if cache_dir else cache_root() / "risk_profiles")
     proxy_runs = int(profiled and not (cached / f"{profile_key(prep)}.json").is_file())
     total = T * (len(cells) + proxy_runs)
@@ -84,6 +85,7 @@ def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
                                     "run": label, "attack": label})
 
     doc: dict = {"config": cfg.to_dict(), "defenses": {},
+                 "labels": {n: defenses.label(n) for n in ("none", *cfg.sweep.defenses)},
                  "roads_used": getattr(roads, "name", None)}
     if profiled:
         profile = risk_profile(prep, cache_dir, progress=stepper("risk profile (proxy run)"))
@@ -171,7 +173,7 @@ def frontier(doc: dict, bin_width: float = 0.1) -> dict:
 
 def frontier_text(doc: dict) -> str:
     fr = doc["frontier"]
-    lines = ["Privacy–utility frontier (ASR ↓, recall@5 ↑):"]
+    lines = reading(doc) + ["", "Privacy–utility frontier (ASR ↓, recall@5 of the final model ↑):"]
     by_def: dict[str, list] = {}
     for p in fr["points"]:
         by_def.setdefault(p["defense"], []).append(p)
@@ -185,3 +187,42 @@ def frontier_text(doc: dict) -> str:
         lines.append(f"    ASR {b}: {defenses.label(p['defense'])} ε={p['epsilon']:g} "
                      f"(recall@5 {p['recall_at_5']:.3f})")
     return "\n".join(lines)
+
+
+def reading(doc: dict) -> list[str]:
+    """The sweep in plain words: what the undefended run leaks and learns against the baselines,
+    each defense from its smallest to its largest ε, and who wins at comparable ASR."""
+    defs, base = doc["defenses"], doc["defenses"].get("none", {})
+    bl = doc.get("baselines") or {}
+    out = []
+    if base:
+        line = (f"Without a defense the server reconstructs {_pct(base.get('asr'))} of the points "
+                f"within the success radius; the final model's recall@5 is {_fmt(base.get(UTILITY))}")
+        if "persistence" in bl:
+            ratio = (base.get(UTILITY) or 0.0) / bl["persistence"] if bl["persistence"] else None
+            line += (f", {ratio:.1f}× the persistence baseline ({_fmt(bl['persistence'])})"
+                     if ratio is not None else "")
+            if (base.get(UTILITY) or 0.0) < bl["persistence"]:
+                line += " — below a predictor that needs no model, so no defense can buy utility here"
+        out.append(line + ".")
+    for name, cells in defs.items():
+        if name == "none" or not cells:
+            continue
+        keys = sorted(cells, key=float)
+        lo, hi = cells[keys[0]], cells[keys[-1]]
+        out.append(f"{defenses.label(name)}: ASR {_pct(lo.get('asr'))} at ε = {keys[0]} and "
+                   f"{_pct(hi.get('asr'))} at ε = {keys[-1]}; recall@5 {_fmt(lo.get(UTILITY))} → "
+                   f"{_fmt(hi.get(UTILITY))}.")
+    best = doc.get("frontier", {}).get("best_by_asr_bin", {})
+    if best:
+        wins: dict[str, int] = {}
+        for p in best.values():
+            wins[p["defense"]] = wins.get(p["defense"], 0) + 1
+        leader = max(wins, key=wins.get)
+        out.append(f"At comparable ASR (bins of 0.1), {defenses.label(leader)} keeps the most "
+                   f"utility in {wins[leader]} of {len(best)} bins.")
+    return out
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.0f} %"

@@ -131,13 +131,8 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
 
 
 def _epsilon_total(defense: ClientDefense) -> float | None:
-    """What the whole run composes to for each user (None without a defense)."""
-    if defense.name == "none":
-        return None
-    total = getattr(type(defense), "epsilon_total", None)
-    if total is not None:
-        return float(defense.epsilon_total)
-    return float(sum(defense.allocation)) if defense.allocation else None
+    """What the whole run composes to for each user (None without a defense: no guarantee)."""
+    return None if defense.name == "none" else float(defense.epsilon_total)
 
 
 def final_points(session: AttackSession, rounds: list[RoundAttack]) -> dict[int, tuple[np.ndarray, np.ndarray]]:

@@ -130,7 +130,7 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
     vocab = np.unique(np.concatenate(pop.latlon), axis=0)
     m = cfg.model
     model = ModelSpec(m.model, m.hidden, m.head, len(vocab) if m.head == "classification" else 0,
-                      **_scale(m.input_scale))
+                      input_scale=m.input_scale)
     hx, hy = pop.heldout_windows(fed.heldout_start, fed.window,
                                  cfg.evaluation.heldout_per_client)
     v = ds.locations if venues is None else venues
@@ -140,21 +140,10 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
 def fed_config(cfg: RunConfig) -> FedConfig:
     """The round loop's settings, read from the federation section."""
     f = cfg.federation
-    extra = {"protocol": f.protocol, "history": f.history} if _has_protocol() else {}
     return FedConfig(rounds=f.rounds, window=f.window, batch=f.batch, algorithm=f.algorithm,
                      server_lr=f.server_lr, local_lr=f.local_lr, local_steps=f.local_steps,
                      clients_per_round=f.clients_per_round, seed=f.seed,
-                     server_optimizer=f.server_optimizer, **extra)
-
-
-def _has_protocol() -> bool:
-    import dataclasses
-    return "protocol" in {f.name for f in dataclasses.fields(FedConfig)}
-
-
-def _scale(s: float) -> dict:
-    import dataclasses
-    return {"input_scale": s} if "input_scale" in {f.name for f in dataclasses.fields(ModelSpec)} else {}
+                     server_optimizer=f.server_optimizer, protocol=f.protocol, history=f.history)
 
 
 def _check_coverage(ds: TrajectoryDataset, roads: RoadNetwork) -> None:

@@ -11,14 +11,12 @@ from typing import Callable
 
 from core.attacks import registry as attacks
 from core.attacks.spec import AttackSpec
-from core.defenses import registry as defenses
 from core.errors import ParameterError
 from core.experiments import runner
 from core.experiments.config import RunConfig
-from core.experiments.defense_setup import make_defense
+from core.experiments.defense_setup import configured_defense
 from core.experiments.report import attack_json, reconstructions, round_rows
 from core.experiments.setup import Prepared, prepare
-from core.federated.defense_hook import ClientDefense
 
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -37,22 +35,12 @@ def attack_spec(cfg: RunConfig) -> AttackSpec:
     return spec
 
 
-def configured_defense(prep: Prepared, **context) -> ClientDefense:
-    """The defense named by the run's defense section, started with what the run supplies
-    (`make_defense`: roads, distance cache, risk profile). Options of the defense section that
-    the defense's class declares (e.g. clip_norm, delta for DP-SGD; alpha, radius_km for the
-    adaptive strategy) are passed on; the others do not apply to it."""
-    d = prep.config.defense
-    accepted = defenses.options_of(defenses.DEFENSES[d.defense])
-    options = {k: v for k, v in d.__dict__.items() if k in accepted}
-    return make_defense(d.defense, d.epsilon, prep, **options, **context)
-
-
 def partial_doc(result: runner.RunResult, name: str, config: dict) -> dict:
     """A live document: rows and reconstructions of the rounds finished so far."""
     return {"config": config, "attack": name,
             "rounds": [r.to_dict() for r in round_rows(result, name)],
-            "reconstructions": reconstructions(result, name), "live": True}
+            "reconstructions": reconstructions(result, name), "live": True,
+            "summary": {"baselines": dict(result.baselines)}}
 
 
 def run_attack(cfg: RunConfig, progress: Progress | None = None,

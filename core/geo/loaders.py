@@ -40,12 +40,16 @@ def sniff_road_format(spec: str) -> str:
 
 
 def load_road_network(spec: str) -> RoadNetwork:
-    """Load a road network from a spec string (dispatch on its form).
+    """Load a road network from a spec string (dispatch on its form, see `sniff_road_format`).
 
-    * `place:Some Place` — osmnx download, cached under `core.geo.formats.place.default_cache_dir()`;
-    * `*.graphml[.gz]` — `load_graphml`; `*.osm`, `*.xml` (optionally `.gz`) — `load_osm_xml`;
-    * `NODES.csv,EDGES.csv` — `load_csv_pair`; a single nodes CSV uses its sibling edges file
-      (`foo_nodes.csv` -> `foo_edges.csv`, else `foo_edges.csv` after the stem, else `edges.csv`).
+    With the built-in formats (`core.geo.formats.<module>`):
+
+    * `place:Some Place` — osmnx download, cached under `default_cache_dir()` (`place`);
+    * `*.graphml[.gz]` — `load_graphml` (`graphml`); `*.osm`, `*.xml` (optionally `.gz`) —
+      `load_osm_xml` (`osm_xml`);
+    * `NODES.csv,EDGES.csv` — `load_csv_pair` (`csv_pair`); a single nodes CSV uses its sibling
+      edges file (`foo_nodes.csv` -> `foo_edges.csv`, else `foo_edges.csv` after the stem, else
+      `edges.csv`).
     """
     spec = str(spec).strip()
     return get_road_format(sniff_road_format(spec)).load(spec)

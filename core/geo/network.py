@@ -116,7 +116,7 @@ class RoadNetwork:
         """Index of the nearest node for each (lat, lon); same shape as the input, int64."""
         return self.snapper.nearest_node(lat, lon)
 
-    def undirected_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _undirected_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(a, b, km) with a < b, one row per node pair, the shortest edge's length in km.
 
         Every edge counts as two-way (`core.geo.paths` says why); self-loops are dropped, and
@@ -134,9 +134,9 @@ class RoadNetwork:
 
     @cached_property
     def csgraph_km(self) -> csr_matrix:
-        """Symmetric (n_nodes, n_nodes) sparse adjacency over `undirected_edges`, weights in km
-        (what `core.geo.paths` runs Dijkstra on)."""
-        a, b, km = self.undirected_edges()
+        """Symmetric (n_nodes, n_nodes) sparse adjacency over every node pair joined by an edge,
+        weights in km (what `core.geo.paths` runs Dijkstra on)."""
+        a, b, km = self._undirected_edges()
         n = self.n_nodes
         return csr_matrix((np.concatenate([km, km]), (np.concatenate([a, b]), np.concatenate([b, a]))),
                           shape=(n, n))
@@ -151,7 +151,7 @@ class RoadNetwork:
         G = nx.Graph(name=self.name)
         G.add_nodes_from((i, {"id": self.node_ids[i], "lat": float(self.lat[i]),
                               "lon": float(self.lon[i])}) for i in range(self.n_nodes))
-        a, b, km = self.undirected_edges()
+        a, b, km = self._undirected_edges()
         G.add_edges_from((int(u), int(v), {"weight": float(w), "length_m": float(w) * 1000.0})
                          for u, v, w in zip(a, b, km))
         return G

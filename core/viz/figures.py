@@ -18,9 +18,21 @@ UTIL_COLOR = "#2ca02c"
 BUDGET_COLOR = "#9467bd"
 LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), height=340,
               legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
-# readable names for the paper's defenses (Table 5 rows)
-DEFENSE_LABELS = {"none": "No defense", "dpsgd": "DP-SGD", "geoi": "Geo-I", "geogi": "GeoGI",
-                  "adaptive": "Adaptive (ours)"}
+BASELINE_LABELS = {"persistence": "persistence (5 nearest places)",
+                   "user_top5": "user's own top 5", "global_top5": "global top 5",
+                   "transition": "transition table"}
+UTILITY = "final_recall_at_5"  # what the trade-off reads: the final global model's recall@5
+
+
+def _label(doc: dict, name: str) -> str:
+    """A defense's display name as the document spells it (older documents: its key)."""
+    return doc.get("labels", {}).get(name, name)
+
+
+def _utility_key(doc: dict) -> str:
+    """Documents written before the final-model utility existed carry the per-round mean."""
+    base = doc.get("defenses", {}).get("none", {})
+    return UTILITY if isinstance(base, dict) and UTILITY in base else "recall_at_5"
 
 
 def _val(v) -> float:
@@ -168,38 +180,48 @@ def defense_matrix(doc: dict, metric: str = "asr") -> tuple[list[str], list[str]
 
 
 def defense_heatmap(doc: dict, metric: str = "asr") -> go.Figure:
-    """Table 5 as a heatmap: defense × ε, colour = ASR (or recall@5), values written in."""
+    """Table 5 as a heatmap: defense × ε, colour = ASR (or recall@5 of the final model)."""
+    metric = _utility_key(doc) if metric != "asr" else metric
     names, eps, z, base = defense_matrix(doc, metric)
     scale = "Reds" if metric == "asr" else "Greens"
     fig = go.Figure(go.Heatmap(z=z, x=[f"ε={e}" for e in eps],
-                               y=[DEFENSE_LABELS.get(n, n) for n in names], colorscale=scale,
+                               y=[_label(doc, n) for n in names], colorscale=scale,
                                zmin=0, zmax=1, text=np.round(z, 3), texttemplate="%{text}",
                                colorbar=dict(title=metric)))
-    label = "ASR" if metric == "asr" else "recall@5"
+    label = "ASR" if metric == "asr" else "recall@5 (final model)"
+    scope = "per round" if doc.get("config", {}).get("epsilon_scope") == "round" else "total"
     fig.update_yaxes(autorange="reversed")  # the table's row order, top to bottom
-    fig.update_layout(title=f"{label} per defense and total budget ε (undefended: "
+    fig.update_layout(title=f"{label} per defense and ε ({scope}) (undefended: "
                             f"{base:.3f})" if not math.isnan(base) else f"{label} per defense and ε",
                       **LAYOUT)
     return fig
 
 
 def frontier_figure(doc: dict) -> go.Figure:
-    """Privacy–utility frontier (Fig. 5): x = ASR (lower is more private), y = recall@5."""
+    """Privacy–utility frontier (Fig. 5): x = ASR (lower is more private), y = recall@5 of the
+    final global model; the undefended run as a star and the reference predictors (which need
+    no federated model at all) as dotted horizontal lines."""
     names, eps, asr_z, base_asr = defense_matrix(doc, "asr")
-    _, _, rec_z, base_rec = defense_matrix(doc, "recall_at_5")
+    _, _, rec_z, base_rec = defense_matrix(doc, _utility_key(doc))
     fig = go.Figure()
     for i, n in enumerate(names):
         ok = ~(np.isnan(asr_z[i]) | np.isnan(rec_z[i]))
         fig.add_trace(go.Scatter(x=asr_z[i][ok], y=rec_z[i][ok], mode="lines+markers+text",
-                                 name=DEFENSE_LABELS.get(n, n),
+                                 name=_label(doc, n),
                                  text=[f"ε={e}" for e, k in zip(eps, ok) if k],
                                  textposition="top center"))
     if not (math.isnan(base_asr) or math.isnan(base_rec)):
         fig.add_trace(go.Scatter(x=[base_asr], y=[base_rec], mode="markers+text",
                                  name="No defense", text=["no defense"], textposition="bottom center",
                                  marker=dict(symbol="star", size=14, color="black")))
-    fig.update_xaxes(title_text="ASR (attack success, lower = more private)")
-    fig.update_yaxes(title_text="recall@5 (utility, higher = better)")
+    for i, (b, v) in enumerate((doc.get("baselines") or {}).items()):
+        if v is not None:
+            fig.add_hline(y=v, line=dict(color="grey", dash="dot", width=1),
+                          annotation_text=f"{BASELINE_LABELS.get(b, b)} {v:.3f}",
+                          annotation_position="top left" if i % 2 == 0 else "bottom right",
+                          annotation_font_size=11)
+    fig.update_xaxes(title_text="ASR (attack success, lower = more private)", range=[-0.02, 1.02])
+    fig.update_yaxes(title_text="recall@5 of the final model (higher = more useful)")
     fig.update_layout(title="Privacy–utility frontier", **{**LAYOUT, "height": 400})
     return fig
 

@@ -2,11 +2,9 @@
 with each component switched off (Fig. 4)."""
 import streamlit as st
 
-from core.errors import InputError
-from ui import jobs, session
-from ui.forms import field_widget, run_form
+from ui import jobs
+from ui.forms import field_widget, run_form, start_experiment
 from ui.views import comparison_view, load_json_upload
-from ui.work import experiment_work, save_doc
 
 DEFAULTS = dict(clients=10, rounds=10, iters=100)
 
@@ -17,17 +15,9 @@ if form.error:
 
 
 def start(kind: str, key: str, **values) -> None:
-    try:
-        cfg = form.with_(kind, **values)
-    except InputError as exc:
-        st.error(str(exc))
-        return
-    f = cfg.federation
-    what = (f"{len(cfg.sweep.attacks)} attacks" if kind == "compare-attacks"
-            else f"ablation of {cfg.sweep.base}")
-    title = f"{what} · {f.clients} clients · {f.rounds} rounds · {cfg.attack.iters} iterations"
-    job = jobs.Job(kind, title, owner=session.workspace(), private=form.choice.private)
-    jobs.start(key, job, experiment_work(kind, cfg, form.choice), save_doc(session.store(), kind))
+    what = ("attacks " + ", ".join(values.get("attacks", [])) if kind == "compare-attacks"
+            else f"ablation of {values.get('base')}")
+    start_experiment(form, kind, key, f"{what} · {form.values.get('iters')} iterations", **values)
 
 
 def render(j: jobs.Job, key: str) -> None:

@@ -1,9 +1,8 @@
 """Attack lab: configure a federated run and an attack, watch the server reconstruct locations."""
 import streamlit as st
 
-from ui import jobs, results, session
-from ui.forms import run_form
-from ui.work import experiment_work, save_doc
+from ui import jobs, results
+from ui.forms import run_form, start_experiment
 
 KEY = "lab_job"
 
@@ -22,10 +21,9 @@ if clicked and form.config is not None:
     data = "upload" if form.choice.source == "upload" else form.choice.dataset_name()
     name = cfg.attack.attack + "".join(f"-no-{c}" for c in cfg.attack.disable)
     d = cfg.defense
-    title = (f"{name} on {data} · {cfg.federation.clients} clients · {cfg.federation.rounds} rounds"
+    title = (f"{name} on {data}"
              + (f" · {d.defense} ε={d.epsilon:g} ({d.epsilon_scope})" if d.defense != "none" else ""))
-    job = jobs.Job("attack", title, owner=session.workspace(), private=form.choice.private)
-    jobs.start(KEY, job, experiment_work("attack", cfg, form.choice), save_doc(session.store(), "attack"))
+    start_experiment(form, "attack", KEY, title)
 
 tiles = form.tiles
 

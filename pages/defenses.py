@@ -2,11 +2,9 @@
 rounds, and one user's reconstruction under each defense."""
 import streamlit as st
 
-from core.errors import InputError
-from ui import jobs, session
-from ui.forms import field_widget, run_form
+from ui import jobs
+from ui.forms import field_widget, run_form, start_experiment
 from ui.views import defense_maps_view, defense_view, epsilon_scope_text, load_json_upload
-from ui.work import experiment_work, save_doc
 
 DEFAULTS = dict(clients=10, rounds=10, iters=60)
 
@@ -18,18 +16,6 @@ st.markdown("Lower ASR is more private, higher recall@5 of the final model is mo
                                  form.values.get("rounds", DEFAULTS["rounds"])))
 if form.error:
     st.error(form.error)
-
-
-def start(kind: str, key: str, title: str, **values) -> None:
-    try:
-        cfg = form.with_(kind, **values)
-    except InputError as exc:
-        st.error(str(exc))
-        return
-    f = cfg.federation
-    job = jobs.Job(kind, f"{title} · {f.clients} clients · {f.rounds} rounds",
-                   owner=session.workspace(), private=form.choice.private)
-    jobs.start(key, job, experiment_work(kind, cfg, form.choice), save_doc(session.store(), kind))
 
 
 def render(j: jobs.Job, view) -> None:
@@ -59,7 +45,7 @@ with tab_sweep:
     if st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="run_sweep",
                  disabled=form.error is not None or not chosen or not eps_ok
                  or (job is not None and job.running)):
-        start("compare-defenses", "sweep_job",
+        start_experiment(form, "compare-defenses", "sweep_job",
               f"defenses {', '.join(chosen)} at ε {', '.join(f'{e:g}' for e in eps)}",
               defenses=chosen, epsilons=eps)
     if jobs.panel("sweep_job", lambda j: render(j, lambda d: defense_view(d, key="sweep"))) is None:
@@ -76,7 +62,7 @@ with tab_maps:
     job = jobs.get("maps_job")
     if st.button("Run", type="primary", icon=":material/play_arrow:", key="run_maps",
                  disabled=form.error is not None or not chosen_m or (job is not None and job.running)):
-        start("defense-maps", "maps_job", f"one user under none, {', '.join(chosen_m)} at ε={eps_m:g}",
+        start_experiment(form, "defense-maps", "maps_job", f"one user under none, {', '.join(chosen_m)} at ε={eps_m:g}",
               defenses=chosen_m, epsilon=eps_m)
     if jobs.panel("maps_job", lambda j: render(j, lambda d: defense_maps_view(
             d, key="dmaps", tiles=form.tiles))) is None:

@@ -204,3 +204,20 @@ def run_form(experiment: str, allow_files: bool = True, defaults: dict | None = 
         return FormResult(cfg, choice, tiles, None, values, preset)
     except InputError as exc:
         return FormResult(None, choice, tiles, str(exc), values, preset)
+
+
+def start_experiment(form: FormResult, kind: str, key: str, title: str, **values: Any) -> None:
+    """Start `kind` on the form's config plus `values` (a page's tab widgets) as a job under
+    `key`, saved to the run store when it ends; a config error is shown, nothing starts."""
+    from ui import jobs, session
+    from ui.work import experiment_work, save_doc
+
+    try:
+        cfg = form.with_(kind, **values)
+    except InputError as exc:
+        st.error(str(exc))
+        return
+    f = cfg.federation
+    job = jobs.Job(kind, f"{title} · {f.clients} clients · {f.rounds} rounds",
+                   owner=session.workspace(), private=form.choice.private)
+    jobs.start(key, job, experiment_work(kind, cfg, form.choice), save_doc(session.store(), kind))

@@ -113,12 +113,9 @@ def importance(asr: float, ait: float, iters: int, alpha: float = 0.5, beta: flo
     return float(g)
 
 
-def adaptive_allocation(epsilon: float, profile: RiskProfile, rounds: int | None = None,
-                        alpha: float = 0.5, beta: float | None = None,
-                        f1: Callable[[float], float] = f1_identity,
-                        f2: Callable[[float, int], float] = f2_scaled,
-                        spend_remainder: bool = True) -> list[float]:
-    """Algorithm 2 lines 1–3 over the first `rounds` rounds of the risk profile."""
+def _checked(epsilon: float, profile: RiskProfile, rounds: int | None, alpha: float,
+             beta: float | None) -> tuple[int, float]:
+    """Validate an allocation's inputs; (rounds, beta) with their defaults filled in."""
     check_range("epsilon", epsilon, 0.0, low_open=True)
     rounds = len(profile) if rounds is None else rounds
     check_range("rounds", rounds, 1)
@@ -130,6 +127,16 @@ def adaptive_allocation(epsilon: float, profile: RiskProfile, rounds: int | None
     check_range("beta", beta, 0.0, 1.0)
     if abs(alpha + beta - 1.0) > 1e-9:
         raise ParameterError("alpha+beta", alpha + beta, "1 (the paper's weights sum to one)")
+    return rounds, beta
+
+
+def adaptive_allocation(epsilon: float, profile: RiskProfile, rounds: int | None = None,
+                        alpha: float = 0.5, beta: float | None = None,
+                        f1: Callable[[float], float] = f1_identity,
+                        f2: Callable[[float, int], float] = f2_scaled,
+                        spend_remainder: bool = True) -> list[float]:
+    """Algorithm 2 lines 1–3 over the first `rounds` rounds of the risk profile."""
+    rounds, beta = _checked(epsilon, profile, rounds, alpha, beta)
     alloc: list[float] = []
     for t in range(rounds):
         remaining = max(epsilon - math.fsum(alloc), 0.0)           # ε' (line 2)
@@ -155,13 +162,7 @@ def proportional_allocation(epsilon: float, profile: RiskProfile, rounds: int | 
     shares keep the paper's ordering (riskier round → smaller ε_t) without starving any round,
     and spend exactly ε.
     """
-    check_range("epsilon", epsilon, 0.0, low_open=True)
-    rounds = len(profile) if rounds is None else rounds
-    check_range("rounds", rounds, 1)
-    if len(profile) < rounds:
-        raise InputError(f"risk profile covers {len(profile)} rounds, the run has {rounds}; "
-                         f"compute the profile with the run's number of rounds")
-    beta = 1.0 - alpha if beta is None else beta
+    rounds, beta = _checked(epsilon, profile, rounds, alpha, beta)
     w = [math.exp(-importance(profile.asr[t], profile.ait[t], profile.iters, alpha, beta, f1, f2))
          for t in range(rounds)]
     total = math.fsum(w)

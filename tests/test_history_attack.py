@@ -23,7 +23,7 @@ from core.models.recurrent import ModelSpec
 ROUNDS = 5
 
 
-def _world(n_clients: int = 3, seed: int = 2):
+def _world(n_clients: int = 4, seed: int = 2):
     net = grid_network()
     pop = population_on(net, n_clients=n_clients, n_points=ROUNDS + 3, seed=seed)
     vocab = np.unique(np.concatenate(pop.points), axis=0)           # normalised classes
@@ -73,14 +73,14 @@ def _check_history_targets_exact(model, vocab=None, labels=None, window=1, iters
 
 
 def test_st_gia_plus_recovers_every_history_target_regression():
-    rounds = _check_history_targets_exact(ModelSpec(hidden=8, input_scale=20.0))
+    rounds = _check_history_targets_exact(ModelSpec(hidden=16, input_scale=20.0))
     for ra in rounds[1:]:  # the window point is last round's exact target: nothing to optimise
         assert (ra.first_hit[:, 1:] == 0).all()
 
 
 def test_st_gia_plus_recovers_every_history_target_classification():
     _, _, vocab = _world()
-    model = ModelSpec(hidden=8, head="classification", n_classes=len(vocab), input_scale=20.0)
+    model = ModelSpec(hidden=16, head="classification", n_classes=len(vocab), input_scale=20.0)
     _check_history_targets_exact(model, vocab, _labels(vocab))
 
 
@@ -88,7 +88,7 @@ def test_st_gia_plus_history_window_two_classification():
     # W = 2: the first W points are never a target, so they stay approximate; the classes'
     # sign rule absorbs their error (with the regression head it grows as the model trains)
     _, _, vocab = _world()
-    model = ModelSpec(hidden=8, head="classification", n_classes=len(vocab), input_scale=20.0)
+    model = ModelSpec(hidden=16, head="classification", n_classes=len(vocab), input_scale=20.0)
     _check_history_targets_exact(model, vocab, _labels(vocab), window=2)
 
 

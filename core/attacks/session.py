@@ -15,9 +15,21 @@ g = (1/B_t)·Σ_j ∇L_j it computes the gradients of its kept windows at the cu
 (batched over clients) and inverts the residual r = B_t·g − Σ_old ∇L_j(reconstruction) ≈ ∇L_new
 as a single-window problem — the same code path as a streaming round, on a residual record. With
 W = 1 the new window's point is the previous round's (analytic) target, so only the new target
-is unknown and it follows from r in closed form. With FedAvg the upload is Δ/(E·η), not a sum
-of per-window gradients at the global model, so the subtraction is approximate; client-side
-noise (DP-SGD) passes straight into the residual.
+is unknown and it follows from r in closed form (regression: `analytic.regression_target`;
+classification: the output-bias sign, `analytic.classification_label`, and the class's
+location); for W > 1 earlier targets fill the window. Kept windows are subtracted with the class
+labels recovered for them (not labels re-derived from locations: two venues metres apart would
+swap). Round 1 has nothing kept and is inverted normally; a client that missed rounds has
+several unknown windows, inverted together with joint labels. Limits: the first W points are
+never a target, so they stay what round 1 (to W) reconstructed; with the regression head their
+error enters every later residual and grows as the model trains (the classification head's
+sign rule absorbs it). With FedAvg the upload is Δ/(E·η), not a sum of per-window gradients at
+the global model, so the subtraction is approximate; client-side noise (DP-SGD) passes
+straight into the residual.
+
+Scoring: a round's attacked points are the distinct points of all its windows (targets
+included), each scored with the attacker's current estimate (the paper's st-gia on the history
+protocol inverts the whole upload with B_t dummy windows, as for B > 1 on streaming).
 """
 from __future__ import annotations
 
@@ -29,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.attacks.analytic import classification_label, regression_target
+from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
 from core.attacks.engine import Problem, invert
 from core.attacks.spec import AttackSpec
@@ -274,6 +286,8 @@ class AttackSession:
         free window points per window (K, B), analytic class labels (K, B) or None)."""
         K, B, W, R = len(rec.clients), len(rec.starts), self.window, self.spec.restarts
         y0, y_fixed, y_loc = self._labels(rec)
+        if self.spec.closed_form and W == 1 and B == 1 and y_fixed:
+            return self._closed_form(rec, y0, y_loc)
         x0 = self._x0(rec, y_loc)
         known = self._known(rec, idx, x0)
         rep = lambda t: t.repeat_interleave(R, dim=0) if R > 1 else t  # noqa: E731
@@ -298,6 +312,19 @@ class AttackSession:
         free = (~known).sum(-1).numpy()
         labels = y0 if y_fixed and self.model.head == "classification" else None
         return z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels
+
+    def _closed_form(self, rec: RoundRecord, y0: Tensor, y_loc: Tensor):
+        """A one-point window with an analytic label needs no optimisation: the point from the
+        first layer's gradients, the target from the output layer's (`core.attacks.analytic`).
+        Same return shape as `_solve`; points within the radius count as found at iteration 0."""
+        x = first_layer_input(rec.uploads, self.model.input_scale)           # (K, 2)
+        z = torch.stack([x, y_loc[:, 0]], dim=1)[:, None]                    # (K, 1, 2, 2)
+        truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)        # (K, 1, 2, 2)
+        err = (((z - truth) * self._m_per_unit).pow(2).sum(-1)).sqrt()
+        first = torch.where(err < self.threshold, 0, -1)
+        labels = y0 if self.model.head == "classification" else None
+        free = np.ones((len(rec.clients), 1), dtype=np.int64)  # its one unknown point: solved
+        return z.numpy().astype(np.float64), first.numpy(), y_loc, free, labels
 
     def _learn(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, y_loc: Tensor | None,
                free: np.ndarray, labels: Tensor | None = None) -> None:

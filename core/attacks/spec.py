@@ -27,6 +27,8 @@ class AttackSpec:
     retro: enhanced, W > 1: re-attack the last W−1 rounds' kept uploads when later rounds have
         pinned down more of their points (the server keeps what it received).
     restarts: parallel random restarts per client; the best final matching loss wins.
+    closed_form: enhanced: a one-point window (W = 1) with an analytic label is read off the
+        first layer's gradients (`core.attacks.analytic.first_layer_input`), no optimisation.
     subtract_known: enhanced, for uploads covering several windows (history protocol): keep the
         reconstructions of a client's earlier windows, subtract their gradients at the current
         global model from the upload and invert the residual as the newest window alone
@@ -50,6 +52,7 @@ class AttackSpec:
     restarts: int = 1
     init_scale: float = 1.0
     subtract_known: bool = False
+    closed_form: bool = False
 
     def __post_init__(self) -> None:
         """Every part must name something the engine implements (no silent fallback)."""

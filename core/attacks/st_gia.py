@@ -20,8 +20,9 @@ from core.attacks.spec import AttackSpec
 
 # lr 0.3: the best of {0.03, 0.1, 0.3} for round-1 ASR on Foursquare NYC (W = 1, 100 clients)
 ST_GIA = AttackSpec("st-gia", distance="l2", init="gaussian", previous=True,
-                             label="joint", lr=0.3, mapping=True, calibration=True)
+                    label="joint", lr=0.3, mapping=True, calibration=True)
 
 ST_GIA_PLUS = AttackSpec("st-gia+", distance="l2", init="target", previous=True,
-                                  label="analytic", lr=0.1, mapping=True, calibration=True,
-                                  chain=True, retro=True, restarts=4, subtract_known=True)
+                         label="analytic", lr=0.1, mapping=True, calibration=True,
+                         chain=True, retro=True, restarts=4, subtract_known=True,
+                         closed_form=True)

@@ -36,7 +36,6 @@ from core.federated.defense_hook import ClientDefense, DefenseContext
 
 Progress = Callable[[dict], None]
 
-PROFILE_ATTACK = "st-gia"
 PROXY_STREAM = 0x9E0C7  # second entry of the proxy selection's seed sequence: (seed, PROXY_STREAM)
 PROFILE_VERSION = 2     # bump when the profile's computation changes (invalidates the cache)
 # What the proxy run depends on: whole config sections (so a field added to one of them later
@@ -74,8 +73,9 @@ def _dataset_fingerprint(spec: str) -> dict:
     return {"name": spec}
 
 
-def profile_key(prep: Prepared, attack: str = PROFILE_ATTACK) -> str:
-    """Hex digest of everything the proxy run depends on."""
+def profile_key(prep: Prepared, attack: str | None = None) -> str:
+    """Hex digest of everything the proxy run depends on (the attack: the run's, by default)."""
+    attack = attack or prep.config.attack.attack
     cfg = prep.config.to_dict()
     info = all_fields()
     keep = {k for k, f in info.items() if f.section in _KEY_SECTIONS or k in _KEY_FIELDS}
@@ -104,8 +104,10 @@ def proxy_prepared(prep: Prepared) -> Prepared:
 
 
 def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache: bool = True,
-                 progress: Progress | None = None, attack: str = PROFILE_ATTACK) -> RiskProfile:
-    """Per-round ASR and AIT of an undefended `attack` run on a proxy population (cached)."""
+                 progress: Progress | None = None, attack: str | None = None) -> RiskProfile:
+    """Per-round ASR and AIT of an undefended run of `attack` (default: the attack the run's
+    server uses — the paper's ST-GIA in the paper preset) on a proxy population (cached)."""
+    attack = attack or prep.config.attack.attack
     path = Path(cache_dir) if cache_dir is not None else cache_root() / "risk_profiles"
     path = path / f"{profile_key(prep, attack)}.json"
     if use_cache and path.is_file():

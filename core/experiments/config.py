@@ -158,6 +158,9 @@ class DefenseConfig(Section):
                              high=1e6, low_open=True, advanced=True)
     alpha: float = param(0.5, "adaptive: weight α of ASR in γ (β = 1 − α), paper Eq. 10",
                          label="α (adaptive)", low=0.0, high=1.0, advanced=True)
+    reuse: bool = param(False, "location mechanisms: perturb each trajectory point once and "
+                        "reuse the noisy point in later rounds (it pays for it once)",
+                        label="Perturb each point once", advanced=True)
     radius_km: float = param(2.0, "adaptive: constraint-domain radius around visited places",
                              label="Domain radius (km)", low=0.0, high=1000.0, advanced=True)
 

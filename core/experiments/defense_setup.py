@@ -137,7 +137,7 @@ def config_options(name: str, prep: Prepared) -> dict:
     (ε scope, DP-SGD's δ and clip norm, the adaptive strategy's α and domain radius)."""
     sec = prep.config.defense
     values = {"scope": sec.epsilon_scope, "delta": sec.delta, "clip_norm": sec.clip_norm,
-              "alpha": sec.alpha, "radius_km": sec.radius_km}
+              "alpha": sec.alpha, "radius_km": sec.radius_km, "reuse": sec.reuse}
     accepted = set(defenses.options(name))
     return {k: v for k, v in values.items() if k in accepted}
 

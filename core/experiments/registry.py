@@ -23,7 +23,7 @@ _MODEL = ("model", "head", "hidden", "input_scale")
 _FED = ("clients", "rounds", "window", "batch", "protocol", "history", "algorithm",
         "server_optimizer", "server_lr", "local_lr", "local_steps", "clients_per_round", "seed")
 _EVAL = ("threshold_m", "heldout_per_client")
-_BUDGET = ("epsilon_scope", "delta", "clip_norm", "alpha", "radius_km")
+_BUDGET = ("epsilon_scope", "delta", "clip_norm", "alpha", "reuse", "radius_km")
 _RUN = _DATA + _MODEL + _FED + _EVAL
 
 

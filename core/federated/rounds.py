@@ -18,7 +18,7 @@ from torch import Tensor
 
 from core.errors import ParameterError, check_range
 from core.federated.aggregation import ServerAdam, sgd_step, weighted_mean
-from core.federated.clients import PROTOCOLS, ClientPopulation, round_starts
+from core.federated.clients import PROTOCOLS, ClientPopulation, round_starts, window_points
 from core.federated.defense_hook import ClientDefense
 from core.models.recurrent import ModelSpec, init_params, per_client_grads
 
@@ -138,7 +138,8 @@ def run_rounds(pop: ClientPopulation, spec: ModelSpec, cfg: FedConfig,
         clients = _sample_clients(pop.n_clients, cfg.clients_per_round, rng)
         starts = cfg.starts(t)                                    # (B_t,)
         x, y = pop.windows(clients, starts, cfg.window)           # (K, B_t, W, 2), (K, B_t, 2)
-        x_in, y_in = defense.perturb_inputs(t, clients, x, y, rng)
+        x_in, y_in = defense.perturb_inputs(t, clients, x, y, rng,
+                                            point_idx=window_points(starts, cfg.window))
         target = labels(y_in) if labels is not None else y_in
         uploads = defense.privatize(t, _local_update(params, x_in, target, spec, cfg), gen)
         eps_t = defense.allocation[t - 1] if defense.allocation else 0.0

@@ -4,10 +4,10 @@ Both experiments train the federation once and let several attack recipes attack
 recorded uploads (`runner.run`), so every attack sees the same clients, global models, seeds and
 iteration budget; only the recipe differs.
 
-- `compare_attacks(cfg, names)`: ASR and AIT per round of DLG, iDLG, InvGrad, CPL, SAPAG and
-  ST-GIA (or any registered attacks).
-- `ablation(cfg, base)`: ST-GIA, and ST-GIA with each component (initialisation, mapping,
-  calibration) switched off in turn via `AttackSpec.without`.
+- `compare_attacks(cfg)`: ASR and AIT per round of the attacks in `cfg.sweep.attacks` (default
+  DLG, iDLG, InvGrad, CPL, SAPAG and ST-GIA).
+- `ablation(cfg)`: `cfg.sweep.base`, and the same attack with each of `cfg.sweep.components`
+  (initialisation, mapping, calibration) switched off in turn via `AttackSpec.without`.
 
 Each returns a plain dict ready for JSON:
 `{"config", "attacks" | "variants": {name: {"rounds": [...], "summary": {...}}}, "wall_seconds", ...}`.

@@ -88,7 +88,9 @@ def defense_view(doc: dict, key: str = "def") -> None:
             if a and a not in series.values():  # uniform mechanisms share one allocation
                 series[doc.get("labels", {}).get(n, n)] = a
         if series:
-            st.plotly_chart(figures.allocation_figure(series, float(eps)), key=f"{key}_alloc")
+            per_round = cfg.get("epsilon_scope") == "round"   # the run's budget: T·ε or ε
+            budget = float(eps) * (int(cfg.get("rounds", 1)) if per_round else 1)
+            st.plotly_chart(figures.allocation_figure(series, budget), key=f"{key}_alloc")
     st.dataframe(defense_rows(doc), hide_index=True, key=f"{key}_rows")
 
 

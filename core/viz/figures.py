@@ -236,11 +236,11 @@ def allocation_figure(allocations: dict[str, list[float]], epsilon: float) -> go
         fig.add_trace(go.Scatter(x=x, y=np.cumsum(a), name=f"{name}: spent", mode="lines",
                                  line=dict(dash="dash")), secondary_y=True)
     fig.add_hline(y=epsilon, line=dict(color="grey", dash="dot"), secondary_y=True,
-                  annotation_text=f"total ε = {epsilon:g}")
+                  annotation_text=f"budget of the run: {epsilon:g}")
     fig.update_xaxes(title_text="round")
     fig.update_yaxes(title_text="ε_t", secondary_y=False)
     fig.update_yaxes(title_text="ε spent", secondary_y=True)
-    fig.update_layout(title=f"Budget allocation over rounds (ε = {epsilon:g})", barmode="group",
+    fig.update_layout(title=f"Budget allocation over rounds (run budget {epsilon:g})", barmode="group",
                       **LAYOUT)
     return fig
 

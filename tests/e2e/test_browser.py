@@ -131,7 +131,14 @@ def test_configuration_lives_in_the_url(server, browser):
     page.goto(f"{server}/attack_lab?clients=7&attack=dlg")
     settle(page)
     page.wait_for_selector("h1", timeout=30_000)
-    assert page.get_by_role("spinbutton", name="Clients").input_value() == "7"
+    clients = page.get_by_role("spinbutton", name="Clients")
+    try:  # the sidebar may still be on its first render; the URL's value must arrive
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('input[aria-label=\"Clients\"]')]"
+            ".some(e => e.value === '7')", timeout=15_000)
+    except Exception:  # noqa: BLE001 - the assertion below says what was shown instead
+        pass
+    assert clients.input_value() == "7"
     rounds = page.get_by_role("spinbutton", name="Rounds")
     rounds.fill("9")
     rounds.press("Enter")

@@ -72,7 +72,7 @@ def field_widget(name: str, default: Any = None, key_prefix: str = "") -> Any:
     if info.sequence and allowed is not None:
         return st.multiselect(label, list(allowed), default=list(value), **common)
     if allowed is not None:
-        none = "auto" if name == "format" else "none"  # what "not set" reads as
+        none = p.none_label
         options = ([none] if info.optional else []) + list(allowed)
         chosen = st.selectbox(label, options, index=options.index(none if value is None else value),
                               **common)

@@ -189,6 +189,11 @@ class AttackSession:
         x0[mask] = torch.as_tensor(kn[has], dtype=torch.float32)
         return mask
 
+    def _error_m(self, diff: Tensor) -> Tensor:
+        """Distance in metres of normalised differences (..., 2), in the bbox's local scale (the
+        AIT monitor's and the scoring's one formula; the reported errors use haversine)."""
+        return (diff * self._m_per_unit.to(diff.dtype)).pow(2).sum(-1).sqrt()
+
     # ---- one round ------------------------------------------------------------------------
     def attack_round(self, rec: RoundRecord) -> RoundAttack:
         """Attack one round's uploads and score every distinct point they contain; with `retro`,
@@ -241,8 +246,7 @@ class AttackSession:
         # points not re-inverted this round keep the attacker's estimate; "found" at iteration 0
         raw = self._estimate(rec.clients, pts)
         truth = self._truth_norm(rec, idx)
-        err = (((torch.as_tensor(raw - truth)) * self._m_per_unit.double()).pow(2).sum(-1)).sqrt()
-        first = np.where(err.numpy() < self.threshold, 0, -1)
+        first = np.where(self._error_m(torch.as_tensor(raw - truth)).numpy() < self.threshold, 0, -1)
         col = {int(p): j for j, p in enumerate(pts.tolist())}
         for rows, p_u, z_u, f_u in inverted:
             cols = np.array([col[int(p)] for p in p_u])
@@ -303,8 +307,7 @@ class AttackSession:
 
         def monitor(i: int, x: Tensor, y: Tensor) -> None:
             z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
-            err = (((z - truth_r) * self._m_per_unit).pow(2).sum(-1)).sqrt()
-            first[(first < 0) & (err < self.threshold)] = i + 1
+            first[(first < 0) & (self._error_m(z - truth_r) < self.threshold)] = i + 1
 
         x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor)
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
@@ -320,8 +323,7 @@ class AttackSession:
         x = first_layer_input(rec.uploads, self.model.input_scale)           # (K, 2)
         z = torch.stack([x, y_loc[:, 0]], dim=1)[:, None]                    # (K, 1, 2, 2)
         truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)        # (K, 1, 2, 2)
-        err = (((z - truth) * self._m_per_unit).pow(2).sum(-1)).sqrt()
-        first = torch.where(err < self.threshold, 0, -1)
+        first = torch.where(self._error_m(z - truth) < self.threshold, 0, -1)
         labels = y0 if self.model.head == "classification" else None
         free = np.ones((len(rec.clients), 1), dtype=np.int64)  # its one unknown point: solved
         return z.numpy().astype(np.float64), first.numpy(), y_loc, free, labels

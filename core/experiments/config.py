@@ -68,7 +68,8 @@ class DataConfig(Section):
     dataset: str = param("demo", "'demo' (the embedded demo city) or a trajectory file",
                          label="Dataset", metavar="demo|PATH")
     format: str | None = param(None, "trajectory file format (default: recognised from the "
-                               "file's first line)", label="Format", choices=_format_names)
+                               "file's first line)", label="Format", choices=_format_names,
+                               none_label="auto")
     columns: str | None = param(None, "csv format: header names, e.g. user=uid,time=ts,lat=y,lon=x "
                                 "(default: common names are recognised)", label="Columns",
                                 metavar="ROLE=NAME,...")
@@ -128,6 +129,16 @@ class FederationConfig(Section):
                                    advanced=True)
     seed: int = param(0, "seed of every random choice (clients, init, noise, attack)",
                       label="Seed", low=0, high=2**32 - 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.fed()  # the round loop's own rules across fields (protocol, history, batch)
+
+    def fed(self) -> "FedConfig":
+        """The round loop's settings (`core.federated.rounds.FedConfig`)."""
+        from core.federated.rounds import FedConfig
+
+        return FedConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(FedConfig)})
 
 
 @dataclass(frozen=True)
@@ -235,7 +246,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ParameterError("preset", self.preset, f"one of {', '.join(PRESETS)}")
-        d, fed = self.data, self.federation
+        d = self.data
         if d.dataset == "demo":
             for name in ("format", "columns", "max_rows"):
                 if getattr(d, name) is not None:
@@ -245,12 +256,6 @@ class RunConfig:
                 raise ParameterError("skip_bad_rows", True, "false with the demo dataset")
         if d.columns is not None and d.format not in (None, "csv"):
             raise ParameterError("columns", d.columns, f"only with format csv, not {d.format}")
-        if fed.protocol == "streaming" and fed.history != 0:
-            raise ParameterError("history", fed.history, "0 with the streaming protocol "
-                                 "(it applies to --protocol history)")
-        if fed.protocol == "history" and fed.batch != 1:
-            raise ParameterError("batch", fed.batch, "1 with the history protocol (each round "
-                                 "trains on all windows so far)")
 
     # ---- flat views --------------------------------------------------------------------------
     @staticmethod

@@ -3,20 +3,21 @@ adaptive strategy's risk profile (an undefended proxy run, cached on disk), and 
 which builds a defense from the registry and starts it with one `DefenseContext`.
 
 Risk profile. The adaptive strategy needs ASR[t] and AIT[t] before training starts. They come
-from an undefended ST-GIA run on a *proxy population*: users who are not among the defended
+from an undefended run of the server's attack (the paper's ST-GIA in the paper preset) on a
+*proxy population*: users who are not among the defended
 clients (`select_users(..., exclude=clients)`), drawn with a seed stream distinct from the
 clients'. Same dataset, model, federation and attack settings, as many proxies as clients (fewer if
 the dataset runs out). The profile is cached as JSON under `$ST_GIA_CACHE/risk_profiles` (else
 `~/.cache/st-gia-lab/risk_profiles`), keyed by everything that changes it: the dataset (path, size,
-mtime), every field of the data, model, federation and evaluation sections, and the attack's
-iteration cap and mapping prior (not the defense or sweep settings).
+mtime), the attack, every field of the data, model, federation and evaluation sections, and the
+attack's iteration cap and mapping prior (not the defense or sweep settings).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
@@ -39,8 +40,8 @@ Progress = Callable[[dict], None]
 PROXY_STREAM = 0x9E0C7  # second entry of the proxy selection's seed sequence: (seed, PROXY_STREAM)
 PROFILE_VERSION = 2     # bump when the profile's computation changes (invalidates the cache)
 # What the proxy run depends on: whole config sections (so a field added to one of them later
-# invalidates profiles by default) plus the attack's iteration cap and mapping prior. The defense
-# and sweep sections, and which attack the user runs, do not change it.
+# invalidates profiles by default) plus the attack's iteration cap and mapping prior (the attack
+# itself is keyed separately). The defense and sweep sections do not change it.
 _KEY_SECTIONS = ("data", "model", "federation", "evaluation")
 _KEY_FIELDS = ("iters", "prior")
 
@@ -97,10 +98,14 @@ def proxy_prepared(prep: Prepared) -> Prepared:
     rng = np.random.default_rng((cfg.federation.seed, PROXY_STREAM))
     users = select_users(ds, min(cfg.federation.clients, eligible), fed.min_points, rng,
                          exclude=taken)
-    pop = ClientPopulation.from_trajectories(users, prep.normalizer)
-    hx, hy = pop.heldout_windows(fed.heldout_start, fed.window,
-                                 cfg.evaluation.heldout_per_client)
-    return replace(prep, population=pop, heldout_x=hx, heldout_y=hy)
+    return prep.with_population(ClientPopulation.from_trajectories(users, prep.normalizer))
+
+
+def profile_path(prep: Prepared, cache_dir: str | Path | None = None,
+                 attack: str | None = None) -> Path:
+    """Where the risk profile of this run (and attack) is cached."""
+    root = Path(cache_dir) if cache_dir is not None else cache_root() / "risk_profiles"
+    return root / f"{profile_key(prep, attack)}.json"
 
 
 def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache: bool = True,
@@ -108,8 +113,7 @@ def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache:
     """Per-round ASR and AIT of an undefended run of `attack` (default: the attack the run's
     server uses — the paper's ST-GIA in the paper preset) on a proxy population (cached)."""
     attack = attack or prep.config.attack.attack
-    path = Path(cache_dir) if cache_dir is not None else cache_root() / "risk_profiles"
-    path = path / f"{profile_key(prep, attack)}.json"
+    path = profile_path(prep, cache_dir, attack)
     if use_cache and path.is_file():
         try:
             return RiskProfile.from_dict(json.loads(path.read_text()))
@@ -132,12 +136,17 @@ def risk_profile(prep: Prepared, cache_dir: str | Path | None = None, use_cache:
 
 # --- building defenses ---------------------------------------------------------------------------
 
+# Defense-section fields whose option name differs (the CLI says --epsilon-scope, a defense `scope`)
+_OPTION_NAMES = {"epsilon_scope": "scope"}
+
+
 def config_options(name: str, prep: Prepared) -> dict:
-    """The run configuration's defense settings that defense `name` accepts, as its options
-    (ε scope, DP-SGD's δ and clip norm, the adaptive strategy's α and domain radius)."""
+    """Every defense-section setting of the run configuration that defense `name` accepts as an
+    option (ε scope, DP-SGD's δ and clip norm, the adaptive strategy's α and domain radius, ...):
+    a field added to the section reaches every defense that declares it, with no list to edit."""
     sec = prep.config.defense
-    values = {"scope": sec.epsilon_scope, "delta": sec.delta, "clip_norm": sec.clip_norm,
-              "alpha": sec.alpha, "radius_km": sec.radius_km, "reuse": sec.reuse}
+    values = {_OPTION_NAMES.get(f.name, f.name): getattr(sec, f.name) for f in fields(sec)
+              if f.name not in ("defense", "epsilon")}
     accepted = set(defenses.options(name))
     return {k: v for k, v in values.items() if k in accepted}
 

@@ -15,8 +15,8 @@ from core.defenses import registry as defenses
 from core.defenses.mechanisms import DistanceCache
 from core.experiments import runner
 from core.experiments.config import RunConfig
-from core.experiments.defense_setup import (cache_root, configured_defense, profile_key,
-                                            risk_profile, roads_for)
+from core.experiments.defense_setup import (configured_defense, profile_path, risk_profile,
+                                            roads_for)
 from core.experiments.report import run_summary
 from core.experiments.results import SweepCell, num
 from core.experiments.setup import Prepared, prepare
@@ -72,8 +72,7 @@ def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
     roads = roads_for(prep) if needs_roads else None
     context: dict = {"roads": roads, "distances": DistanceCache(roads)} if roads is not None else {}
     profiled = any("profile" in defenses.DEFENSES[d].needs for d in cfg.sweep.defenses)
-    cached = (Path(cache_dir) if cache_dir else cache_root() / "risk_profiles")
-    proxy_runs = int(profiled and not (cached / f"{profile_key(prep)}.json").is_file())
+    proxy_runs = int(profiled and not profile_path(prep, cache_dir).is_file())
     total = T * (len(cells) + proxy_runs)
     done = {"steps": 0}
 

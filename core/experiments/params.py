@@ -40,6 +40,7 @@ class Param:
     advanced: bool = False
     metavar: str | None = None
     nonempty: bool = False  # sequences: at least one item
+    none_label: str = "none"  # how an optional choice reads when it is not set (widgets)
 
     def allowed(self) -> tuple | None:
         if self.choices is None:

@@ -71,9 +71,8 @@ def baselines(prep: Prepared) -> dict[str, float]:
     first = prep.fed.heldout_start
     pop = prep.population
     train = [ll[:first] for ll in pop.latlon]  # every point any training window used
-    owner = pop.heldout_clients(first, prep.fed.window, prep.config.evaluation.heldout_per_client)
     current = prep.normalizer.denormalize(np.asarray(prep.heldout_x[:, -1], dtype=np.float64))
-    scores = reference_baselines(train, owner, current, prep.heldout_y, prep.vocab)
+    scores = reference_baselines(train, prep.heldout_client, current, prep.heldout_y, prep.vocab)
     return {name: round(float(v["recall_at_5"]), 6) for name, v in scores.items()}
 
 

@@ -37,6 +37,14 @@ class Prepared:
     fed: FedConfig
     heldout_x: np.ndarray
     heldout_y: np.ndarray
+    heldout_client: np.ndarray  # (N,) client index of each held-out window
+
+    def with_population(self, pop: ClientPopulation) -> "Prepared":
+        """The same run on other clients (the adaptive defense's proxy population), with their
+        own held-out windows."""
+        from dataclasses import replace
+
+        return replace(self, population=pop, **heldout(pop, self.fed, self.config))
 
     @property
     def n_points(self) -> int:
@@ -131,19 +139,21 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
     m = cfg.model
     model = ModelSpec(m.model, m.hidden, m.head, len(vocab) if m.head == "classification" else 0,
                       input_scale=m.input_scale)
-    hx, hy = pop.heldout_windows(fed.heldout_start, fed.window,
-                                 cfg.evaluation.heldout_per_client)
     v = ds.locations if venues is None else venues
-    return Prepared(cfg, ds, roads, pop, norm, v, vocab, model, fed, hx, hy)
+    return Prepared(cfg, ds, roads, pop, norm, v, vocab, model, fed, **heldout(pop, fed, cfg))
+
+
+def heldout(pop: ClientPopulation, fed: FedConfig, cfg: RunConfig) -> dict[str, np.ndarray]:
+    """The utility's held-out windows — the first `heldout_per_client` windows after each
+    client's training range — and whose they are."""
+    args = (fed.heldout_start, fed.window, cfg.evaluation.heldout_per_client)
+    hx, hy = pop.heldout_windows(*args)
+    return {"heldout_x": hx, "heldout_y": hy, "heldout_client": pop.heldout_clients(*args)}
 
 
 def fed_config(cfg: RunConfig) -> FedConfig:
     """The round loop's settings, read from the federation section."""
-    f = cfg.federation
-    return FedConfig(rounds=f.rounds, window=f.window, batch=f.batch, algorithm=f.algorithm,
-                     server_lr=f.server_lr, local_lr=f.local_lr, local_steps=f.local_steps,
-                     clients_per_round=f.clients_per_round, seed=f.seed,
-                     server_optimizer=f.server_optimizer, protocol=f.protocol, history=f.history)
+    return cfg.federation.fed()
 
 
 def _check_coverage(ds: TrajectoryDataset, roads: RoadNetwork) -> None:

@@ -9,7 +9,7 @@ from core.attacks import registry
 from core.attacks.analytic import classification_label, regression_target
 from core.attacks.calibration import Calibrator
 from core.attacks.engine import Problem, invert
-from core.attacks.mapping import Mapper
+from core.attacks.mapping import COVER_M, Mapper
 from core.attacks.session import AttackSession
 from core.federated.rounds import FedConfig, run_rounds
 from core.geo.distance import LocalProjection
@@ -37,7 +37,7 @@ def test_paper_st_gia_recovers_a_single_window():
     assert ra.asr >= 0.75, ra.errors_m
 
 
-def test_mapping_keeps_every_dummy_on_the_network():
+def test_mapping_puts_every_covered_dummy_on_the_network_and_leaves_the_rest():
     net = grid_network()
     pop, model = population_on(net, n_clients=3), ModelSpec()
     rec = next(run_rounds(pop, model, FedConfig(rounds=1, window=2)))
@@ -45,7 +45,7 @@ def test_mapping_keeps_every_dummy_on_the_network():
     proj = LocalProjection(*net.bbox.center)
     ax, ay = proj.to_xy(net.lat[net.edge_u], net.lon[net.edge_u])
     bx, by = proj.to_xy(net.lat[net.edge_v], net.lon[net.edge_v])
-    worst = []
+    worst, far = [], []
 
     def monitor(i, x, y):
         ll = pop.normalizer.denormalize(x.detach().numpy().reshape(-1, 2).astype(np.float64))
@@ -53,13 +53,33 @@ def test_mapping_keeps_every_dummy_on_the_network():
         dx, dy = bx - ax, by - ay
         t = np.clip(((px[:, None] - ax) * dx + (py[:, None] - ay) * dy) / (dx * dx + dy * dy), 0, 1)
         d = np.hypot(ax + t * dx - px[:, None], ay + t * dy - py[:, None]).min(1)
-        worst.append(d.max())
+        worst.append(d[d < COVER_M].max(initial=0.0))  # covered dummies: on a road
+        far.append(int((d >= COVER_M).sum()))
 
     spec = registry.get("st-gia")
     prob = Problem(rec.params, rec.uploads, torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2),
                    torch.zeros(3, 1, 2, dtype=torch.bool), False)
     invert(spec, model, prob, 20, mapper, monitor)
     assert len(worst) == 20 and max(worst) < 0.5  # metres (float32 coordinates)
+    assert sum(far) > 0  # N(0, 1) dummies start far outside the grid: some stay outside
+
+
+def test_mapper_leaves_points_the_road_data_do_not_cover():
+    net = grid_network(n=6)
+    pop = population_on(net, n_clients=2)
+    mapper = Mapper(pop.normalizer, net, None)
+    proj = LocalProjection(*pop.normalizer.bbox.center)
+    rng = np.random.default_rng(5)
+    z = rng.normal(0.5, 1.0, size=(400, 2))
+    ll = pop.normalizer.denormalize(z)
+    rlat, rlon = net.snap(ll[:, 0], ll[:, 1])
+    px, py = proj.to_xy(ll[:, 0], ll[:, 1])
+    rx, ry = proj.to_xy(rlat, rlon)
+    covered = np.hypot(rx - px, ry - py) <= COVER_M
+    got = pop.normalizer.denormalize(mapper(z))
+    assert 0 < covered.sum() < len(z)
+    np.testing.assert_allclose(got[covered], np.stack([rlat, rlon], 1)[covered], atol=1e-9)
+    np.testing.assert_allclose(got[~covered], ll[~covered], atol=1e-9)
 
 
 def test_calibration_averages_exactly_the_recoveries_of_each_point():

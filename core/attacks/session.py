@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ from torch import Tensor
 from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
 from core.attacks.engine import Problem, invert
+from core.attacks.levenberg import invert_lm
+from core.attacks.residual import relative_residual
 from core.attacks.spec import AttackSpec
 from core.data.preprocess import Normalizer
 from core.federated.clients import window_points
@@ -74,6 +76,20 @@ class RoundAttack:
     ait_success: float
     median_error_m: float
     seconds: float
+
+
+class Solution(NamedTuple):
+    """One record's inversion. z (K, B, W+1, 2) normalised windows and targets; first (K, B,
+    W+1) first-hit iterations; y_loc (K, B, 2) analytic target locations or None; free (K, B)
+    free window points; labels (K, B) analytic classes or None; residual (K,) relative
+    matching residual of each client's reconstruction (`core.attacks.residual`)."""
+
+    z: np.ndarray
+    first: np.ndarray
+    y_loc: Tensor | None
+    free: np.ndarray
+    labels: Tensor | None
+    residual: np.ndarray
 
 
 def collapse_points(idx: np.ndarray, z: np.ndarray,
@@ -113,10 +129,11 @@ class AttackSession:
         self.window, self.iters, self.threshold = window, iters, threshold_m
         self.mapper, self.vocab = mapper, vocab  # vocab: (C, 2) normalised, classification head
         self.gen = torch.Generator().manual_seed(seed)
-        self.calib = Calibrator(n_clients, n_points)
+        self.calib = Calibrator(n_clients, n_points, spec.calibrate)
         self.known = np.full((n_clients, n_points, 2), np.nan)   # analytic targets (chain)
-        # client -> (round, window starts (B,), reconstruction (B, W+1, 2)) of its last inversion
-        self.prev: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        # client -> (round, window starts (B,), reconstruction (B, W+1, 2), residual) of its last
+        # inversion (ST-GIA's initialisation, Eq. 6)
+        self.prev: dict[int, tuple[int, np.ndarray, np.ndarray, float]] = {}
         self.done = np.zeros(n_clients, dtype=np.int64)           # 1 + last window start inverted
         self.labels = np.full((n_clients, n_points), -1, dtype=np.int64)  # analytic classes (−1: none)
         self.records: dict[int, list[RoundRecord]] = {}           # kept (residual) records (retro)
@@ -168,7 +185,7 @@ class AttackSession:
             starts = rec.starts.tolist()
             for row, c in enumerate(rec.clients.tolist()):
                 prev = self.prev.get(c)
-                if prev is None or prev[0] != rec.round - 1:
+                if prev is None or prev[0] != rec.round - 1 or not self._trusted(prev[3]):
                     continue
                 pos = {int(s): j for j, s in enumerate(prev[1].tolist())}
                 for j, s in enumerate(starts):
@@ -177,6 +194,10 @@ class AttackSession:
                     elif s in pos:     # history: the same window, reconstructed last round
                         x0[row, j] = torch.as_tensor(prev[2][pos[s], :W], dtype=torch.float32)
         return x0
+
+    def _trusted(self, residual: float) -> bool:
+        """Whether a previous reconstruction is good enough to start from (`init_gate`)."""
+        return self.spec.init_gate is None or residual <= self.spec.init_gate
 
     def _known(self, rec: RoundRecord, idx: np.ndarray, x0: Tensor) -> Tensor:
         K, B, W = len(rec.clients), len(rec.starts), self.window
@@ -215,10 +236,10 @@ class AttackSession:
         reuse, and calibrate (one recovery per point and upload). Returns the points (P,), their
         reconstruction (K, P, 2) normalised and first hits (K, P)."""
         idx = window_points(rec.starts, self.window)
-        z, first, y_loc, free, labels = self._solve(rec, idx)
-        self._learn(rec, idx, z, y_loc, free, labels)
-        pts, zc, fc = collapse_points(idx, z, first)
-        self.calib.add(rec.clients, pts, zc)
+        sol = self._solve(rec, idx)
+        self._learn(rec, idx, sol)
+        pts, zc, fc = collapse_points(idx, sol.z, sol.first)
+        self.calib.add(rec.clients, pts, zc, sol.residual)
         if self.spec.retro and self.window > 1:
             self.records.setdefault(rec.round, []).append(rec)
         return pts, zc, fc
@@ -285,9 +306,8 @@ class AttackSession:
             lab = np.where(lab < 0, nearest, lab)
         return torch.as_tensor(lab)
 
-    def _solve(self, rec: RoundRecord, idx: np.ndarray):
-        """Run the engine on one record: (z (K, B, W+1, 2) normalised, first hits, y_loc,
-        free window points per window (K, B), analytic class labels (K, B) or None)."""
+    def _solve(self, rec: RoundRecord, idx: np.ndarray) -> Solution:
+        """Run the engine on one record (best restart per client)."""
         K, B, W, R = len(rec.clients), len(rec.starts), self.window, self.spec.restarts
         y0, y_fixed, y_loc = self._labels(rec)
         if self.spec.closed_form and W == 1 and B == 1 and y_fixed:
@@ -309,33 +329,38 @@ class AttackSession:
             z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
             first[(first < 0) & (self._error_m(z - truth_r) < self.threshold)] = i + 1
 
-        x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor)
+        solver = invert_lm if self.spec.optimizer == "lm" and y_fixed else invert
+        x, y, loss = solver(self.spec, self.model, prob, self.iters, self.mapper, monitor)
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()
         labels = y0 if y_fixed and self.model.head == "classification" else None
-        return z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels
+        res = relative_residual(rec.params, x[best], y[best], rec.uploads, self.model)
+        return Solution(z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels,
+                        res.numpy().astype(np.float64))
 
-    def _closed_form(self, rec: RoundRecord, y0: Tensor, y_loc: Tensor):
+    def _closed_form(self, rec: RoundRecord, y0: Tensor, y_loc: Tensor) -> Solution:
         """A one-point window with an analytic label needs no optimisation: the point from the
         first layer's gradients, the target from the output layer's (`core.attacks.analytic`).
-        Same return shape as `_solve`; points within the radius count as found at iteration 0."""
+        Points within the radius count as found at iteration 0."""
         x = first_layer_input(rec.uploads, self.model.input_scale)           # (K, 2)
         z = torch.stack([x, y_loc[:, 0]], dim=1)[:, None]                    # (K, 1, 2, 2)
         truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)        # (K, 1, 2, 2)
         first = torch.where(self._error_m(z - truth) < self.threshold, 0, -1)
         labels = y0 if self.model.head == "classification" else None
         free = np.ones((len(rec.clients), 1), dtype=np.int64)  # its one unknown point: solved
-        return z.numpy().astype(np.float64), first.numpy(), y_loc, free, labels
+        res = relative_residual(rec.params, x[:, None, None, :], y0, rec.uploads, self.model)
+        return Solution(z.numpy().astype(np.float64), first.numpy(), y_loc, free, labels,
+                        res.numpy().astype(np.float64))
 
-    def _learn(self, rec: RoundRecord, idx: np.ndarray, z: np.ndarray, y_loc: Tensor | None,
-               free: np.ndarray, labels: Tensor | None = None) -> None:
+    def _learn(self, rec: RoundRecord, idx: np.ndarray, sol: Solution) -> None:
         """Remember what later rounds may reuse: the previous reconstruction (ST-GIA init), the
         windows now kept and their analytic class labels (subtraction) and, for chaining
         attacks, exact analytic targets and points that were the only free point of their
         window (a W = 1-like, well-determined problem)."""
+        z, y_loc, free, labels = sol.z, sol.y_loc, sol.free, sol.labels
         for row, c in enumerate(rec.clients.tolist()):
-            self.prev[c] = (rec.round, rec.starts, z[row])
+            self.prev[c] = (rec.round, rec.starts, z[row], float(sol.residual[row]))
         self.done[rec.clients] = np.maximum(self.done[rec.clients], int(rec.starts[-1]) + 1)
         if labels is not None:  # the class the client trained on, exactly (output-bias sign)
             self.labels[rec.clients[:, None], idx[:, -1][None, :]] = labels.numpy()
@@ -358,10 +383,10 @@ class AttackSession:
                 kn = self.known[rec.clients][:, idx[:, :self.window], 0]
                 if not np.isnan(kn).any():
                     continue
-                z, _, y_loc, free, labels = self._solve(rec, idx)
-                pts, zc, _ = collapse_points(idx, z)
-                self.calib.add(rec.clients, pts, zc)
-                self._learn(rec, idx, z, y_loc, free, labels)
+                sol = self._solve(rec, idx)
+                pts, zc, _ = collapse_points(idx, sol.z)
+                self.calib.add(rec.clients, pts, zc, sol.residual)
+                self._learn(rec, idx, sol)
 
     def _estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
         """(K, P, 2) normalised: the attacker's best estimate now — exact/solved points where

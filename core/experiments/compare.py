@@ -80,8 +80,17 @@ def compare_attacks(cfg: RunConfig, progress: Progress | None = None,
                     should_stop: Callable[[], bool] | None = None,
                     prep: Prepared | None = None, cache_dir: str | None = None) -> dict:
     """ASR/AIT per round of the attacks in `sweep.attacks` on one shared training run (Tables 3/4)."""
-    specs = {n: registry.get(n) for n in cfg.sweep.attacks}
-    return run_specs(cfg, specs, "attacks", progress, should_stop, prep, cache_dir)
+    return run_specs(cfg, comparison_specs(cfg), "attacks", progress, should_stop, prep,
+                     cache_dir)
+
+
+def comparison_specs(cfg: RunConfig) -> dict[str, AttackSpec]:
+    """The attacks of `sweep.attacks`, each told the label as `attack.label` says (`both`: each
+    twice, once jointly optimised and once analytic, for a like-for-like table)."""
+    labels = ("joint", "analytic") if cfg.attack.label == "both" else (cfg.attack.label,)
+    specs = [registry.get(n).with_label(lab).with_calibration(cfg.attack.calibration)
+             for n in cfg.sweep.attacks for lab in labels]
+    return {s.name: s for s in specs}
 
 
 def ablation(cfg: RunConfig, progress: Progress | None = None,
@@ -89,7 +98,11 @@ def ablation(cfg: RunConfig, progress: Progress | None = None,
              cache_dir: str | None = None) -> dict:
     """`sweep.base` and the same attack without each of `sweep.components`, on one shared
     training run (Fig. 4)."""
-    specs = ablation_specs(cfg.sweep.base, cfg.sweep.components)
+    if cfg.attack.label == "both":
+        raise ParameterError("label", "both", "own, joint or analytic (both: compare-attacks only)")
+    specs = [s.with_label(cfg.attack.label).with_calibration(cfg.attack.calibration)
+             for s in ablation_specs(cfg.sweep.base, cfg.sweep.components).values()]
+    specs = {s.name: s for s in specs}
     return run_specs(cfg, specs, "variants", progress, should_stop, prep, cache_dir)
 
 

@@ -28,6 +28,8 @@ from core.errors import ParameterError
 from core.experiments.params import FieldInfo, check_value, field_info, param
 
 PRIORS = ("auto", "roads", "venues", "roads+venues")
+LABEL_MODES = ("own", "joint", "analytic", "both")
+CALIBRATION_MODES = ("own", "mean", "residual")
 COMPONENTS = ("initialisation", "mapping", "calibration")
 PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
 DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
@@ -147,10 +149,20 @@ class AttackConfig(Section):
                         choices=_attack_names)
     iters: int = param(200, "gradient-matching iterations per round (paper: 200)",
                        label="Attack iterations", low=1, high=100_000)
-    prior: str = param("auto", "mapping prior: road network, known venues, or whichever is "
-                       "nearer (auto)", label="Mapping prior", choices=PRIORS, advanced=True)
+    prior: str = param("auto", "mapping prior: auto = the road network (points more than 200 m "
+                       "from every road are left alone) or, without one, the known venues; "
+                       "roads+venues = whichever is nearer", label="Mapping prior", choices=PRIORS, advanced=True)
     disable: tuple[str, ...] = param((), "ST-GIA components to switch off (ablation)",
                                      label="Switch off", choices=COMPONENTS, metavar="C,...")
+    calibration: str = param("own", "how ST-GIA's calibration combines a point's recoveries: own "
+                             "= the recipe's rule (st-gia: mean, st-gia+: residual); mean = "
+                             "paper Eq. 9; residual = the recovery that best matched its upload",
+                             label="Calibration", choices=CALIBRATION_MODES, advanced=True)
+    label: str = param("own", "how every attack gets the label: own = its recipe's way; joint = "
+                       "optimised with the input from N(0, 1) (DLG); analytic = read off the output "
+                       "layer's gradient (iDLG); both (compare-attacks only) = each attack twice, "
+                       "for a like-for-like table", label="Label", choices=LABEL_MODES,
+                       advanced=True)
 
 
 @dataclass(frozen=True)

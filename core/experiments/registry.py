@@ -72,15 +72,15 @@ def _defense_maps(cfg: RunConfig, **kwargs) -> dict:
 EXPERIMENTS: dict[str, Experiment] = {
     "attack": Experiment(
         "attack", "federated training with a curious server running one attack",
-        _RUN + ("attack", "iters", "prior", "disable", "defense", "epsilon") + _BUDGET,
+        _RUN + ("attack", "iters", "prior", "disable", "label", "calibration", "defense", "epsilon") + _BUDGET,
         single.run_attack, needs_defense=True),
     "compare-attacks": Experiment(
         "compare-attacks", "several attacks on one training run (Tables 3/4)",
-        _RUN + ("iters", "prior", "attacks", "defense", "epsilon") + _BUDGET,
+        _RUN + ("iters", "prior", "attacks", "label", "calibration", "defense", "epsilon") + _BUDGET,
         compare.compare_attacks, needs_defense=True),
     "ablation": Experiment(
         "ablation", "ST-GIA with each component switched off in turn (Fig. 4)",
-        _RUN + ("iters", "prior", "base", "components", "defense", "epsilon") + _BUDGET,
+        _RUN + ("iters", "prior", "base", "components", "label", "calibration", "defense", "epsilon") + _BUDGET,
         compare.ablation, needs_defense=True),
     "compare-defenses": Experiment(
         "compare-defenses", "ASR and final recall@5 per defense and ε (Table 5, Fig. 5)",

@@ -61,10 +61,11 @@ class Prepared:
         return replace(self, config=cfg)
 
     def mapper(self) -> Mapper:
-        """The mapping prior chosen by `config.prior` (auto: roads and venues when both exist)."""
+        """The mapping prior chosen by `config.prior` (auto: the road network when there is one,
+        as in the paper, else the known venues; `core.attacks.mapping`)."""
         prior = self.config.attack.prior
         use_roads = prior in ("auto", "roads", "roads+venues") and self.roads is not None
-        use_venues = prior in ("auto", "venues", "roads+venues") or self.roads is None
+        use_venues = prior in ("venues", "roads+venues") or self.roads is None
         if prior in ("roads", "roads+venues") and self.roads is None:
             raise InputError(f"prior {prior!r} needs a road network: pass --roads")
         return Mapper(self.normalizer, self.roads if use_roads else None,

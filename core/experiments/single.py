@@ -32,7 +32,9 @@ def attack_spec(cfg: RunConfig) -> AttackSpec:
                              "components to switch off)")
     for component in cfg.attack.disable:
         spec = spec.without(component)
-    return spec
+    if cfg.attack.label == "both":
+        raise ParameterError("label", "both", "own, joint or analytic (both: compare-attacks only)")
+    return spec.with_label(cfg.attack.label).with_calibration(cfg.attack.calibration)
 
 
 def partial_doc(result: runner.RunResult, name: str, config: dict) -> dict:

@@ -23,7 +23,6 @@ not supported: a line with an unbalanced quote is reported as malformed.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from core.data.trajectory import Trajectory, TrajectoryDataset
-from core.errors import DataFormatError, MalformedRowError, ParameterError
+from core.errors import DataFormatError, MalformedRowError, ParameterError, plain_number, show_text
+from core.files import EMPTY_FILE
 
 # Physical lines per block: large enough that pandas' per-call overhead vanishes, small enough that
 # a block (strings + frame) stays at tens of megabytes.
@@ -90,40 +90,19 @@ class TableSpec:
 # opening files
 
 
-def open_text(path: str | Path, encoding: str = "utf-8-sig") -> TextIO:
-    """Open a text file for line iteration, transparently decompressing gzip (by magic bytes).
-
-    Undecodable bytes never fail the read: they become U+FFFD (or, with latin-1, map 1:1), since
-    only user ids, numbers and times matter to the loaders.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise DataFormatError("no such file", path=str(path))
-    if p.is_dir():
-        raise DataFormatError("is a directory, not a data file", path=str(path))
-    with open(p, "rb") as fb:
-        magic = fb.read(2)
-    raw = gzip.open(p, "rb") if magic == b"\x1f\x8b" else open(p, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None)
+def read_header(f: TextIO, path: str, expected: str) -> tuple[str, int]:
+    """The first non-blank line without its line break, and its 1-based number (blank lines
+    before a header are skipped, as every format skips blank lines)."""
+    for lineno, line in enumerate(iter(f.readline, ""), start=1):
+        if line.strip():
+            return line.rstrip("\r\n"), lineno
+    raise DataFormatError(f"{EMPTY_FILE}; {expected}", path=path)
 
 
-def first_line(path: str | Path, encoding: str = "latin-1") -> tuple[str, int] | None:
-    """The first non-blank line (without its newline) and its 1-based number, or None if none."""
-    with open_text(path, encoding) as f:
-        for lineno, line in enumerate(f, start=1):
-            text = line.rstrip("\r\n")
-            if text.strip():
-                return text, lineno
-    return None
-
-
-def read_header(f: TextIO, path: str, expected: str) -> str:
-    """The header line without its line break; a clear error when the file has none."""
-    header = f.readline()
-    if not header.strip():
-        raise DataFormatError("no header line (the file is empty or starts with a blank "
-                              f"line); {expected}", path=path, line=1)
-    return header.rstrip("\r\n")
+def show_names(names: list[str], limit: int = 20) -> str:
+    """Header names for a message, each quoted (raw bytes never reach the terminal)."""
+    shown = ", ".join(show_text(n, 30) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def split_header(line: str, sep: str) -> list[str]:
@@ -177,16 +156,20 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
     return parse
 
 
-# Unix seconds outside [1900, 2100) are almost surely a unit mistake (milliseconds) or garbage.
+# Times outside [1900, 2100) are almost surely a unit mistake (milliseconds as seconds), a
+# placeholder (0001-01-01, 9999-12-31, "-0" read as year 0) or garbage; every format, ISO or unix,
+# refuses them (`_parse_rows`).
 UNIX_MIN, UNIX_MAX = -2_208_988_800, 4_102_444_800
+TIME_RANGE_TEXT = "1900-01-01T00:00:00Z to 2099-12-31T23:59:59Z (unix -2208988800 to 4102444799)"
 
 
 def parse_unix(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Unix epoch seconds (integer or fractional, floored), between 1900 and 2100."""
+    """Unix epoch seconds (integer or fractional, floored); values beyond int64 come out as
+    UNIX_MAX (out of range, reported by the caller's range check)."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(x) | (x < UNIX_MIN) | (x >= UNIX_MAX)
-    secs = np.where(bad, 0.0, np.floor(np.where(bad, 0.0, x))).astype(np.int64)
-    return secs, bad
+    bad = ~np.isfinite(x)
+    clipped = np.clip(np.where(bad, 0.0, x), UNIX_MIN - 1.0, float(UNIX_MAX))
+    return np.floor(clipped).astype(np.int64), bad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +253,7 @@ class _State:
 
 
 def _show(value: object) -> str:
-    text = str(value)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+    return show_text(value, 40)
 
 
 def _field_counts(lines: list[str], spec: TableSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -329,6 +311,7 @@ def _parse_rows(lines: list[str], linenos: list[int], st: _State) -> None:
     lat = pd.to_numeric(df[spec.lat], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     lon = pd.to_numeric(df[spec.lon], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     t, bad_t = spec.parse_time(df[spec.time])
+    far_t = ~bad_t & ((t < UNIX_MIN) | (t >= UNIX_MAX))
     bad_user = users == ""
     nan_lat, nan_lon = ~np.isfinite(lat), ~np.isfinite(lon)
     with np.errstate(invalid="ignore"):
@@ -339,16 +322,19 @@ def _parse_rows(lines: list[str], linenos: list[int], st: _State) -> None:
         (spec.user, bad_user, lambda i: f"{spec.where(spec.user)}empty user id"),
         (spec.time, bad_t, lambda i: f"{spec.where(spec.time)}cannot parse time "
                                      f"{_show(df[spec.time].iat[i])} (expected {spec.time_hint})"),
+        (spec.time, far_t, lambda i: f"{spec.where(spec.time)}time {_show(df[spec.time].iat[i])} "
+                                     f"is outside the allowed range {TIME_RANGE_TEXT}; expected "
+                                     f"{spec.time_hint}"),
         (spec.lat, nan_lat, lambda i: f"{spec.where(spec.lat)}latitude is not a number: "
                                       f"{_show(df[spec.lat].iat[i])}"),
         (spec.lat, far_lat, lambda i: f"{spec.where(spec.lat)}impossible latitude "
-                                      f"{lat[i]!r} (must be within ±90)"),
+                                      f"{plain_number(lat[i])} (must be within ±90)"),
         (spec.lon, nan_lon, lambda i: f"{spec.where(spec.lon)}longitude is not a number: "
                                       f"{_show(df[spec.lon].iat[i])}"),
         (spec.lon, far_lon, lambda i: f"{spec.where(spec.lon)}impossible longitude "
-                                      f"{lon[i]!r} (must be within ±180)"),
+                                      f"{plain_number(lon[i])} (must be within ±180)"),
     ]
-    checks.sort(key=lambda c: c[0])  # stable: lat's two checks keep their order
+    checks.sort(key=lambda c: c[0])  # stable: a field's checks keep their order
     bad_any = np.zeros(len(lines), dtype=bool)
     for _, mask, _ in checks:
         bad_any |= mask

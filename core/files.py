@@ -262,9 +262,10 @@ class Source:
     """One open input file: see the module docstring. Use as a context manager."""
 
     def __init__(self, path: str | Path, *, max_line: int | None = MAX_LINE_BYTES,
-                 fifo_wait: float = FIFO_WAIT_S, encoding_flag: str = "--encoding") -> None:
+                 fifo_wait: float | None = None, encoding_flag: str = "--encoding") -> None:
         self.path = str(path)
-        fd, self.is_pipe = _open_fd(os.path.expanduser(self.path), fifo_wait)
+        wait = FIFO_WAIT_S if fifo_wait is None else fifo_wait
+        fd, self.is_pipe = _open_fd(os.path.expanduser(self.path), wait)
         raw = _Pushback(io.FileIO(fd, "rb", closefd=True))
         try:
             self.compressed = raw.peek_exact(2) == GZIP_MAGIC

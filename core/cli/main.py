@@ -83,15 +83,24 @@ def set_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("ST_GIA_TORCH_THREADS", "1"))))
 
 
-def run_experiment(args: argparse.Namespace) -> int:
+def checked_config(args: argparse.Namespace):
+    """The experiment and its validated config, with --json checked writable: everything a run
+    checks before it reads any data."""
     from core.cli.flags import config_from_args
-    from core.cli.output import OUTPUTS, ProgressBar, check_output
+    from core.cli.output import check_output
     from core.experiments.registry import EXPERIMENTS
 
     exp = EXPERIMENTS[args.command]
     cfg = config_from_args(args, exp.fields)
-    exp.check(cfg)                  # before any data is read
+    exp.check(cfg)
     check_output(args.json)
+    return exp, cfg
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from core.cli.output import OUTPUTS, ProgressBar
+
+    exp, cfg = checked_config(args)
     set_threads()
     latest = LatestResult(ProgressBar(args.quiet))
     try:

@@ -149,9 +149,15 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
         if local_tz is None:
             return _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
         dt = pd.to_datetime(values, format=fmt, errors="coerce")
+        # years the time-zone database cannot localise (9999) are out of range anyway
+        far = (dt.notna() & ((dt.dt.year < 1900) | (dt.dt.year >= 2100))).to_numpy()
+        dt = dt.mask(far)
         dt = dt.dt.tz_localize(local_tz, ambiguous=np.ones(len(dt), dtype=bool),
                                nonexistent="shift_forward")
-        return _seconds(dt.dt.tz_convert("UTC"))
+        secs, bad = _seconds(dt.dt.tz_convert("UTC"))
+        bad = bad.copy()
+        secs[far], bad[far] = UNIX_MAX, False  # reported by the range check, not as unparseable
+        return secs, bad
 
     return parse
 
@@ -271,10 +277,18 @@ def _field_counts(lines: list[str], spec: TableSpec) -> tuple[np.ndarray, np.nda
     return counts, unbalanced
 
 
+def _nul_mask(lines: list[str]) -> np.ndarray:
+    """Lines holding a NUL character: binary data (or UTF-16 read as UTF-8), never text."""
+    if not any("\x00" in ln for ln in lines):
+        return np.zeros(len(lines), dtype=bool)
+    return np.fromiter(("\x00" in ln for ln in lines), dtype=bool, count=len(lines))
+
+
 def _process_block(lines: list[str], linenos: list[int], st: _State) -> None:
     spec = st.spec
     counts, unbalanced = _field_counts(lines, spec)
-    malformed = (counts != spec.n_fields) | unbalanced
+    nul = _nul_mask(lines)
+    malformed = (counts != spec.n_fields) | unbalanced | nul
     first_malformed = int(np.argmax(malformed)) if malformed.any() else len(lines)
     if st.bad_rows == "error":
         # validate the rows before the first malformed line first: an earlier bad value wins
@@ -284,6 +298,10 @@ def _process_block(lines: list[str], linenos: list[int], st: _State) -> None:
     if len(good):
         _parse_rows([lines[i] for i in good.tolist()], [linenos[i] for i in good.tolist()], st)
     for i in np.flatnonzero(malformed).tolist():
+        if nul[i]:
+            st.bad(linenos[i], None, "the line holds a NUL byte: binary data, or UTF-16/32 text "
+                                     "without a byte-order mark (pass --encoding utf-16-le)")
+            continue
         if unbalanced[i]:
             st.bad(linenos[i], None, "unbalanced double quote (records spanning lines are "
                                      "not supported)")

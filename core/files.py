@@ -57,7 +57,10 @@ def check_encoding(name: str | None, parameter: str = "encoding") -> str | None:
     if name is None:
         return None
     try:
-        return codecs.lookup(str(name)).name
+        canonical = codecs.lookup(str(name)).name
+        # bytes-to-bytes and text-to-text codecs (hex, base64, rot13) are not text encodings
+        io.TextIOWrapper(io.BytesIO(), encoding=canonical)
+        return canonical
     except LookupError:
         raise ParameterError(parameter, name, "a text encoding Python knows, e.g. utf-8, "
                              "latin-1, cp1252, shift_jis, utf-16") from None

@@ -88,7 +88,7 @@ class TrajFormat:
         return row + (2 if self.header else 1)
 
 
-ISO_BAD = ("-0", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1000-06-01T00:00:00Z",
+ISO_BAD = ("-0", "now", "today", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1000-06-01T00:00:00Z",
            "2262-04-12T00:00:00Z", "9999-12-31T23:59:59Z", "1899-12-31T23:59:59Z",
            "2100-01-01T00:00:00Z", "2012-13-45T99:99:99Z", "yesterday", "")
 FORMATS = (
@@ -101,12 +101,12 @@ FORMATS = (
     TrajFormat("foursquare", None, FSQ_ROWS, "\t",
                {"user": (0, "userId"), "time": (7, "utcTimestamp"), "lat": (4, "latitude"),
                 "lon": (5, "longitude")},
-               ("Mon Jan 01 00:00:00 +0000 0001", "Fri Dec 31 00:00:00 +0000 9999",
+               ("now", "Mon Jan 01 00:00:00 +0000 0001", "Fri Dec 31 00:00:00 +0000 9999",
                 "Sat Apr 12 00:00:00 +0000 2262", "Tue Apr 03 18:00:09 2012", "-0", "")),
     TrajFormat("mta-bus", MTA_HEADER, MTA_ROWS, ",",
                {"user": (9, "VehicleRef"), "time": (0, "RecordedAtTime"),
                 "lat": (10, "VehicleLocation.Latitude"), "lon": (11, "VehicleLocation.Longitude")},
-               ("0001-01-01 00:00:00", "9999-12-31 23:59:59", "2262-04-12 00:00:00",
+               ("now", "today", "0001-01-01 00:00:00", "9999-12-31 23:59:59", "2262-04-12 00:00:00",
                 "1000-06-01 00:00:00", "2017-06-01T00:03:34", "-0", "")),
 )
 BAD_LAT = ("abc", "nan", "inf", "-inf", "91", "-90.0001", "1e400", "", "\x1b[31mred")
@@ -381,6 +381,9 @@ def _encoding_cases(root: Path) -> list[Case]:
                       (str(p), "ascii", "--encoding")))
     cases.append(Case("csv with an unknown --encoding", _datasets(p, "--encoding", "klingon"),
                       ("encoding", "klingon", "allowed")))
+    for codec in ("rot13", "hex", "base64"):
+        cases.append(Case(f"csv with --encoding {codec} (not a text encoding)",
+                          _datasets(p, "--encoding", codec), ("encoding", codec, "allowed")))
     p = _write(root / "enc-utf16-nobom.csv", base.text().encode("utf-16-le"))
     cases.append(Case("utf-16 without BOM (sniffed)", _datasets(p), (str(p), "utf-16")))
     cases.append(Case("utf-16 without BOM, --encoding utf-16-le",
@@ -616,7 +619,7 @@ def _parameter_cases(root: Path) -> list[Case]:
         (["attack", "--epsilon=1"], ("epsilon", "defense")),
         (["attack", "--format=csv"], ("format", "demo")),
         (["attack", "--encoding=latin-1"], ("encoding", "demo")),
-        (["attack", "--dataset", str(fifo), "--format=csvv"], ("format", "csv")),
+        (["datasets", "--dataset", str(fifo), "--format=csvv"], ("format", "csv")),
         (["attack", "--dataset", str(fifo), "--prior=rods"], ("prior", "roads")),
         (["attack", "--json", str(root)], ("--json", "directory")),
         (["attack", "--json", str(not_dir / "out.json")], ("--json", "cannot write")),

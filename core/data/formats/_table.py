@@ -132,9 +132,20 @@ def _seconds(dt: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return secs, bad
 
 
+def _relative_words(values: pd.Series) -> np.ndarray:
+    """Values pandas would read as the current time ('now', 'today'): never a recorded time."""
+    text = values.astype(str)
+    short = (text.str.len() <= 9).to_numpy()
+    out = np.zeros(len(values), dtype=bool)
+    if short.any():
+        out[short] = text[short].str.strip().str.lower().isin(("now", "today")).to_numpy()
+    return out
+
+
 def parse_iso(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """ISO 8601 with 'Z' or an offset; naive times are taken as UTC."""
-    return _seconds(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))
+    secs, bad = _seconds(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))
+    return secs, bad | _relative_words(values)
 
 
 def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
@@ -147,7 +158,8 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
 
     def parse(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         if local_tz is None:
-            return _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
+            secs, bad = _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
+            return secs, bad | _relative_words(values)
         dt = pd.to_datetime(values, format=fmt, errors="coerce")
         # years the time-zone database cannot localise (9999) are out of range anyway
         far = (dt.notna() & ((dt.dt.year < 1900) | (dt.dt.year >= 2100))).to_numpy()
@@ -155,7 +167,7 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
         dt = dt.dt.tz_localize(local_tz, ambiguous=np.ones(len(dt), dtype=bool),
                                nonexistent="shift_forward")
         secs, bad = _seconds(dt.dt.tz_convert("UTC"))
-        bad = bad.copy()
+        bad = bad | _relative_words(values)
         secs[far], bad[far] = UNIX_MAX, False  # reported by the range check, not as unparseable
         return secs, bad
 

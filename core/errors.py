@@ -49,7 +49,8 @@ def show_text(value: object, limit: int = 60) -> str:
     text = value if isinstance(value, (str, bytes, bytearray)) else str(_plain(value))
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text)
-        return repr(text if len(text) <= limit else text[:limit - 3]) + ("..." if len(text) > limit else "")
+        cut = len(text) > limit
+        return repr(text[:limit - 3] if cut else text) + ("..." if cut else "")
     return repr(text if len(text) <= limit else text[:limit - 3] + "...")
 
 

@@ -1,6 +1,6 @@
 """Opening input files once, decoding them explicitly, and writing output files atomically.
 
-`open_source(path)` opens a data file exactly once and hands out its bytes through one handle, so
+`Source(path)` opens a data file exactly once and hands out its bytes through one handle, so
 a pipe or a process substitution (``<(zcat x.gz)``) loses nothing to sniffing:
 
 * what it opens: a regular file or a pipe (FIFO). Anything else (a directory, ``/dev/zero`` and
@@ -339,11 +339,6 @@ class Source:
             raise self.stream.decode_error(e, encoding) from None
         finally:
             f.detach()
-
-
-def open_source(path: str | Path, **kwargs) -> Source:
-    """`Source(path)`: see the module docstring."""
-    return Source(path, **kwargs)
 
 
 @contextmanager

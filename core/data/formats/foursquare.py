@@ -21,8 +21,8 @@ row, shown one field per line)::
 `utcTimestamp` is UTC in the form ``%a %b %d %H:%M:%S %z %Y``; `timezoneOffset` (minutes) gives
 local time and is not needed. Venue category names in the distributed files may carry non-UTF-8
 (latin-1) bytes, so the file is decoded as latin-1 by default (``--encoding`` overrides it), which
-never fails and leaves the ASCII fields the loader uses intact. Venue category text may contain quote characters: quotes are not
-special in this format.
+never fails and leaves the ASCII fields the loader uses intact. Venue category text may contain
+quote characters: quotes are not special in this format.
 
 Also accepted: the comma-separated re-distribution with a header line naming the same 8 fields
 (e.g. ``dataset_TSMC2014_NYC.csv`` on Kaggle); there CSV quoting is honoured.

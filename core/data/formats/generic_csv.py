@@ -107,8 +107,8 @@ def _load(src: Source, columns: dict | None, max_rows: int | None, bad_rows: str
         for role in ROLES:
             if found[role] not in names:
                 raise DataFormatError(f"column {found[role]!r} given for {role} is not in the "
-                                      f"header (found {show_names(names)})", path=path, line=header_line,
-                                      column=found[role])
+                                      f"header (found {show_names(names)})", path=path,
+                                      line=header_line, column=found[role])
         idx = {role: names.index(found[role]) for role in ROLES}
         # the time kind (ISO or unix seconds) is fixed by the first data row; lines read ahead
         # are put back in front of the stream

@@ -132,7 +132,8 @@ def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool
     rows = _read_rows(npath, encoding)
     first_line, first = rows[0]
     known = set(_NODE_ID + _NODE_LAT + _NODE_LON) | {given.get(r) for r in ("node", "lat", "lon")}
-    if any(f.lower() in known or f in known for f in first) or not any(_is_number(f) for f in first):
+    named = any(f.lower() in known or f in known for f in first)
+    if named or not any(_is_number(f) for f in first):
         j_id = _pick(first, _NODE_ID, "node id", npath, first_line, given.get("node"), "node")
         j_lat = _pick(first, _NODE_LAT, "latitude", npath, first_line, given.get("lat"), "lat")
         j_lon = _pick(first, _NODE_LON, "longitude", npath, first_line, given.get("lon"), "lon")
@@ -163,8 +164,10 @@ def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool
     first_line, first = erows[0]
     eknown = set(_EDGE_U + _EDGE_V + _EDGE_OTHER) | {given.get("u"), given.get("v")}
     if any(f.lower() in eknown or f in eknown for f in first):
-        j_u = _pick(first, _EDGE_U, "edge start (from) node", epath, first_line, given.get("u"), "u")
-        j_v = _pick(first, _EDGE_V, "edge end (to) node", epath, first_line, given.get("v"), "v")
+        j_u = _pick(first, _EDGE_U, "edge start (from) node", epath, first_line,
+                    given.get("u"), "u")
+        j_v = _pick(first, _EDGE_V, "edge end (to) node", epath, first_line,
+                    given.get("v"), "v")
         enames = (first[j_u], first[j_v])
         erows = erows[1:]
     elif "u" in given or "v" in given:

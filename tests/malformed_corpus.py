@@ -614,6 +614,8 @@ def _parameter_cases(root: Path) -> list[Case]:
     not_dir = _write(root / "plain.txt", "x")
     specific = [
         (["attack", "--seed=-1"], ("seed", "[0, 4294967295]")),
+        (["attack", "--seed", "-1"], ("seed", "[0, 4294967295]")),
+        (["attack", "--rounds", "-0"], ("rounds", "[1, 10000]")),
         (["attack", "--threshold-m=nan"], ("threshold_m", "allowed")),
         (["ablation", "--base=dlg"], ("base", "st-gia")),
         (["attack", "--epsilon=1"], ("epsilon", "defense")),

@@ -117,8 +117,10 @@ def _write_finished(name: str, cfg, latest: LatestResult, path: str | None) -> N
     from core.cli.output import OUTPUTS
     from core.experiments.single import interrupted_doc
 
-    if name != "attack" or latest.result is None:
-        print("\nnothing finished to write", file=sys.stderr)
+    if name != "attack":
+        return  # sweeps keep their finished cells themselves
+    if latest.result is None:
+        print("\nno round had finished: nothing written", file=sys.stderr)
         return
     print(file=sys.stderr)
     doc = interrupted_doc(latest.result, cfg, time.perf_counter() - latest.t0)

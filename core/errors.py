@@ -43,6 +43,28 @@ def number_text(x: float) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
+def show_text(value: object, limit: int = 60) -> str:
+    """File content quoted for a message: repr (so control characters and raw bytes never reach
+    the terminal as such), cut to about `limit` characters."""
+    text = value if isinstance(value, (str, bytes, bytearray)) else str(_plain(value))
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text)
+        cut = len(text) > limit
+        return repr(text[:limit - 3] if cut else text) + ("..." if cut else "")
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
+def terminal_safe(message: str) -> str:
+    """A message with every non-printable character (other than line breaks) escaped."""
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in message)
+
+
+def plain_number(x: object) -> str:
+    """A number as people write it, never `np.float64(200.0)`."""
+    x = _plain(x)
+    return repr(x) if isinstance(x, (int, float)) else str(x)
+
+
 def _plain(value: object) -> object:
     """numpy scalars as plain Python values, so messages never show `np.float64(200.0)`."""
     item = getattr(value, "item", None)

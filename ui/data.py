@@ -135,7 +135,8 @@ def load_trajectories(choice: DataChoice, data=None, cache: dict | None = None) 
     if choice.source == "demo":
         return None
     opts = {} if data is None else dict(columns=parse_columns(data.columns), max_rows=data.max_rows,
-                                        bad_rows="skip" if data.skip_bad_rows else "error")
+                                        bad_rows="skip" if data.skip_bad_rows else "error",
+                                        encoding=data.encoding)
     if choice.source == "path":
         if not choice.path:
             raise InputError("enter the path of a trajectory file on the server")
@@ -162,10 +163,17 @@ def load_trajectories(choice: DataChoice, data=None, cache: dict | None = None) 
     return ds
 
 
-def load_roads(choice: DataChoice):
-    """The chosen road network, or None (the demo brings its own; None otherwise)."""
+def load_roads(choice: DataChoice, data=None):
+    """The chosen road network, or None (the demo brings its own; None otherwise). `data`: the
+    config's data section (a road CSV pair's encoding and column mapping)."""
+    from functools import partial
+
+    from core.experiments.setup import parse_road_columns
     from core.geo.loaders import load_road_network
 
+    if data is not None:
+        load_road_network = partial(load_road_network, encoding=data.road_encoding,
+                                    columns=parse_road_columns(data.road_columns))
     if choice.source == "demo":
         return None
     if choice.roads_upload:

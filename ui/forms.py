@@ -35,7 +35,7 @@ PRESET_HELP = {"paper": "the paper's setting: regression head, one window per ro
 # Chosen through the data source widgets, not as plain fields.
 SOURCE_FIELDS = ("dataset", "format", "roads")
 INVALID = object()  # a text widget whose value does not parse (the error is already shown)
-FILE_ONLY = ("columns", "skip_bad_rows", "max_rows")
+FILE_ONLY = ("columns", "skip_bad_rows", "max_rows", "encoding")
 
 
 @dataclass(frozen=True)

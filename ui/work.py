@@ -25,7 +25,7 @@ def run_experiment(job: Job, name: str, cfg: RunConfig, choice: DataChoice) -> d
     exp.check(cfg)
     job.status, job.message = "preparing", "loading data and choosing clients…"
     raw = load_trajectories(choice, cfg.data)
-    roads = load_roads(choice)
+    roads = load_roads(choice, cfg.data)
     cfg = cfg.with_(dataset=choice.dataset_name(), roads=choice.roads_name())
     prep = prepare(cfg, raw=raw, roads=roads) if raw is not None else prepare(cfg)
     job.extra["roads"] = prep.roads

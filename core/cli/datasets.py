@@ -18,7 +18,7 @@ from core.experiments.setup import read_dataset
 
 
 HELP = "describe a dataset: users, points, bbox, time span"
-FIELDS = ("dataset", "format", "columns", "skip_bad_rows", "max_rows", "min_gap_minutes")
+FIELDS = ("dataset", "format", "columns", "skip_bad_rows", "max_rows", "min_gap_minutes", "encoding")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import InputError
+from core.files import write_atomic
 from core.experiments import compare, defenses
 from core.experiments.report import table
 
@@ -51,11 +52,9 @@ def check_output(path: str | None) -> None:
 
 
 def write_json(path: str | None, doc: dict) -> None:
+    """Write the document atomically (temporary file, then rename): never a half-written result."""
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(path).with_name(Path(path).name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, path)  # never a half-written result
+        write_atomic(path, json.dumps(doc, indent=1))
         print(f"wrote {path}", file=sys.stderr)
 
 
@@ -90,7 +89,7 @@ def _defenses(doc: dict, path: str | None) -> None:
     if path:
         write_json(path, doc)
         md = Path(path).with_suffix(".md")
-        md.write_text(tables + "\n```\n" + defenses.frontier_text(doc) + "\n```\n")
+        write_atomic(md, tables + "\n```\n" + defenses.frontier_text(doc) + "\n```\n")
         print(f"wrote {md}", file=sys.stderr)
 
 

@@ -16,32 +16,36 @@ from pathlib import Path
 import numpy as np
 
 from core.data.formats import FORMATS, get_format
-from core.data.formats._table import BAD_ROWS_CHOICES, first_line
+from core.data.formats._table import BAD_ROWS_CHOICES
 from core.data.trajectory import TrajectoryDataset
-from core.errors import DataFormatError, ParameterError
+from core.errors import DataFormatError, ParameterError, show_text
+from core.files import Source, as_source, check_encoding
 
 
-def sniff_format(path: str | Path) -> str:
-    """The format name of a file, recognised from its first non-blank line.
+def sniff_format(source: str | Path | Source, encoding: str | None = None) -> str:
+    """The format name of a file, recognised from its first non-blank line (decoded with
+    `encoding`, else the encoding its byte-order mark names, else latin-1, which never fails).
 
     Raises DataFormatError (an InputError) listing the supported formats when no format matches.
     """
-    head = first_line(path)
-    if head is None:
-        raise DataFormatError("no data rows (the file is empty)", path=str(path))
-    text, lineno = head
-    for fmt in FORMATS.values():
-        if fmt.sniff(text):
-            return fmt.name
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    raise DataFormatError(
-        f"cannot tell the format from this line: {shown!r}; pass a format, one of "
-        + "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values()),
-        path=str(path), line=lineno)
+    with as_source(source) as src:
+        text, lineno = src.require_content(src.encoding(encoding, "latin-1"))
+        for fmt in FORMATS.values():
+            if fmt.sniff(text):
+                return fmt.name
+        hint = ""
+        if "\x00" in text:
+            hint = ("; the line holds NUL bytes: binary data, or UTF-16/32 text without a "
+                    "byte-order mark (pass --encoding utf-16-le or utf-16-be)")
+        raise DataFormatError(
+            f"cannot tell the format from this line: {show_text(text, 80)}{hint}; pass a "
+            "format, one of " + "; ".join(f"{f.name} ({f.description})" for f in FORMATS.values()),
+            path=src.path, line=lineno)
 
 
 def load_dataset(path: str, fmt: str | None = None, columns: dict | None = None,
-                 max_rows: int | None = None, *, bad_rows: str = "error") -> TrajectoryDataset:
+                 max_rows: int | None = None, *, bad_rows: str = "error",
+                 encoding: str | None = None) -> TrajectoryDataset:
     """Read a trajectory file into a TrajectoryDataset (per user, time-sorted t/lat/lon).
 
     Parameters
@@ -53,6 +57,11 @@ def load_dataset(path: str, fmt: str | None = None, columns: dict | None = None,
     max_rows : stop after this many data rows (meta["truncated"] says whether it did).
     bad_rows : "error" (default) raises on the first malformed row; "skip" drops malformed rows,
         counting them in meta["rows_skipped"] with a few examples in meta["skipped_examples"].
+    encoding : the text encoding (a Python codec name); default: what a byte-order mark says,
+        else the format's default (UTF-8; latin-1 for foursquare). See `core.files`.
+
+    The file is opened once (`core.files.Source`): sniffing reads ahead and replays, so pipes and
+    process substitutions work; gzip is recognised by its magic bytes.
 
     `meta` holds format, path, rows_read, rows_used, truncated and the columns used.
     """
@@ -60,14 +69,18 @@ def load_dataset(path: str, fmt: str | None = None, columns: dict | None = None,
         raise ParameterError("bad_rows", bad_rows, " or ".join(BAD_ROWS_CHOICES))
     if max_rows is not None and (int(max_rows) != max_rows or max_rows < 1):
         raise ParameterError("max_rows", max_rows, "an integer >= 1")
-    if fmt is None:
-        fmt = "csv" if columns else sniff_format(path)  # a column mapping implies csv
-    name = fmt
-    spec = get_format(name)
-    if columns and not spec.takes_columns:
-        raise ParameterError("columns", columns, "only with format 'csv' (format "
-                             f"{name!r} has fixed columns)")
-    return spec.load(str(path), columns=columns, max_rows=max_rows, bad_rows=bad_rows)
+    check_encoding(encoding)
+    if fmt is not None:
+        get_format(fmt)  # an unknown name is reported before the file is opened
+    with as_source(path) as src:
+        if fmt is None:
+            fmt = "csv" if columns else sniff_format(src, encoding)  # a mapping implies csv
+        spec = get_format(fmt)
+        if columns and not spec.takes_columns:
+            raise ParameterError("columns", columns, "only with format 'csv' (format "
+                                 f"{fmt!r} has fixed columns)")
+        return spec.load(src, columns=columns, max_rows=max_rows, bad_rows=bad_rows,
+                         encoding=encoding)
 
 
 def _iso_date(t: int) -> str:

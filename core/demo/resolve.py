@@ -19,6 +19,7 @@ DEMO = "demo"
 
 def resolve_dataset(spec: str, fmt: str | None = None, columns: dict | None = None,
                     max_rows: int | None = None, *, bad_rows: str = "error",
+                    encoding: str | None = None,
                     ) -> tuple[TrajectoryDataset, RoadNetwork | None]:
     """'demo' -> the embedded demo city and its road network; otherwise a file and None.
 
@@ -32,4 +33,4 @@ def resolve_dataset(spec: str, fmt: str | None = None, columns: dict | None = No
     if not Path(spec).exists():
         raise InputError(f"dataset {spec!r}: no such file (use '{DEMO}' for the embedded demo "
                          f"city; file formats: {', '.join(format_names())})")
-    return load_dataset(spec, fmt, columns, max_rows, bad_rows=bad_rows), None
+    return load_dataset(spec, fmt, columns, max_rows, bad_rows=bad_rows, encoding=encoding), None

@@ -205,9 +205,10 @@ def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list
     """Write JSON and, next to it (same stem), .md and .csv — and .html with plotly."""
     import json
 
+    from core.files import write_atomic
+
     path = Path(json_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
+    write_atomic(path, json.dumps(doc, indent=1))  # temporary file, then rename
     written = [path]
     for suffix, text in ((".md", markdown_report(doc)), (".csv", csv_text(doc))):
         p = path.with_suffix(suffix)

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from core.errors import ParameterError
-from core.experiments.params import FieldInfo, check_value, field_info, param
+from core.experiments.params import FieldInfo, check_value, field_info, param, parse_pairs
 
 PRIORS = ("auto", "roads", "venues", "roads+venues")
 LABEL_MODES = ("own", "joint", "analytic", "both")
@@ -84,6 +84,17 @@ class DataConfig(Section):
                                    advanced=True)
     roads: str | None = param(None, "road network: .graphml, .osm, NODES.csv,EDGES.csv or "
                               "place:NAME", label="Road network", metavar="SPEC")
+    encoding: str | None = param(None, "text encoding of the trajectory file, e.g. latin-1, "
+                                 "cp1252, shift_jis, utf-16 (default: a byte-order mark's, else "
+                                 "utf-8; latin-1 for foursquare)", label="Encoding",
+                                 metavar="CODEC", advanced=True)
+    road_encoding: str | None = param(None, "text encoding of a NODES.csv,EDGES.csv road pair "
+                                      "(default: a byte-order mark's, else utf-8)",
+                                      label="Road CSV encoding", metavar="CODEC", advanced=True)
+    road_columns: str | None = param(None, "road CSV pair: header names, e.g. node=name,lat=y,"
+                                     "lon=x,u=from,v=to (default: common names are recognised)",
+                                     label="Road CSV columns", metavar="ROLE=NAME,...",
+                                     advanced=True)
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,21 @@ PRESETS: dict[str, Mapping[str, Any]] = {
 }
 
 
+TRAJECTORY_ROLES = ("user", "time", "lat", "lon")
+ROAD_ROLES = ("node", "lat", "lon", "u", "v")
+ROAD_ROLE_ALIASES = {"y": "lat", "x": "lon"}
+
+
+def _check_text_options(d: DataConfig) -> None:
+    """Encodings and column mappings are checked when the config is built, before data loads."""
+    from core.files import check_encoding
+
+    check_encoding(d.encoding, "encoding")
+    check_encoding(d.road_encoding, "road_encoding")
+    parse_pairs(d.columns, "columns", TRAJECTORY_ROLES)
+    parse_pairs(d.road_columns, "road_columns", ROAD_ROLES, ROAD_ROLE_ALIASES)
+
+
 @lru_cache(maxsize=None)
 def section_fields(cls: type) -> tuple[FieldInfo, ...]:
     section = next((k for k, v in SECTIONS.items() if v is cls), cls.__name__)
@@ -260,7 +286,7 @@ class RunConfig:
             raise ParameterError("preset", self.preset, f"one of {', '.join(PRESETS)}")
         d = self.data
         if d.dataset == "demo":
-            for name in ("format", "columns", "max_rows"):
+            for name in ("format", "columns", "max_rows", "encoding"):
                 if getattr(d, name) is not None:
                     raise ParameterError(name, getattr(d, name), "nothing with the demo dataset "
                                          "(it is generated, not read from a file)")
@@ -268,6 +294,11 @@ class RunConfig:
                 raise ParameterError("skip_bad_rows", True, "false with the demo dataset")
         if d.columns is not None and d.format not in (None, "csv"):
             raise ParameterError("columns", d.columns, f"only with format csv, not {d.format}")
+        for name in ("road_encoding", "road_columns"):
+            if getattr(d, name) is not None and not d.roads:
+                raise ParameterError(name, getattr(d, name), "nothing without --roads (it "
+                                     "describes a NODES.csv,EDGES.csv road pair)")
+        _check_text_options(d)
 
     # ---- flat views --------------------------------------------------------------------------
     @staticmethod

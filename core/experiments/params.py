@@ -153,3 +153,21 @@ def parse_text(info: FieldInfo, text: str) -> Any:
     if info.optional and not text.strip():
         return None
     return one(text)
+
+
+def parse_pairs(text: str | None, name: str, roles: Sequence[str],
+                aliases: dict[str, str] | None = None) -> dict[str, str] | None:
+    """'user=uid,time=ts' -> {'user': 'uid', 'time': 'ts'}; ParameterError naming the field and
+    the roles allowed (`aliases` maps alternative role names, e.g. x -> lon)."""
+    if text is None or not str(text).strip():
+        return None
+    aliases = aliases or {}
+    allowed = f"ROLE=NAME pairs separated by commas, roles among {', '.join(roles)}"
+    out: dict[str, str] = {}
+    for item in str(text).split(","):
+        role, sep, value = item.partition("=")
+        role = aliases.get(role.strip().lower(), role.strip().lower())
+        if not sep or not value.strip() or role not in roles or role in out:
+            raise ParameterError(name, text, allowed + " (each once)")
+        out[role] = value.strip()
+    return out

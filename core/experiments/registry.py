@@ -18,7 +18,8 @@ from core.experiments.config import RunConfig, all_fields, preset_default
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
 
-_DATA = ("dataset", "format", "columns", "skip_bad_rows", "max_rows", "min_gap_minutes", "roads")
+_DATA = ("dataset", "format", "columns", "skip_bad_rows", "max_rows", "min_gap_minutes", "roads",
+         "encoding", "road_encoding", "road_columns")
 _MODEL = ("model", "head", "hidden", "input_scale")
 _FED = ("clients", "rounds", "window", "batch", "protocol", "history", "algorithm",
         "server_optimizer", "server_lr", "local_lr", "local_steps", "clients_per_round", "seed")

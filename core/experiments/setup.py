@@ -12,7 +12,9 @@ from core.data.trajectory import TrajectoryDataset
 from core.demo.resolve import DEMO, resolve_dataset
 from core.demo.world import make_demo_world
 from core.errors import InputError, MalformedRowError, ParameterError
-from core.experiments.config import DataConfig, RunConfig
+from core.experiments.config import (ROAD_ROLE_ALIASES, ROAD_ROLES, TRAJECTORY_ROLES, DataConfig,
+                                     RunConfig)
+from core.experiments.params import parse_pairs
 from core.federated.clients import ClientPopulation
 from core.federated.rounds import FedConfig
 from core.geo.network import RoadNetwork
@@ -93,7 +95,8 @@ def load_inputs(cfg: RunConfig) -> tuple[TrajectoryDataset, RoadNetwork | None, 
     if d.roads:
         from core.geo.loaders import load_road_network
 
-        roads = load_road_network(d.roads)
+        roads = load_road_network(d.roads, encoding=d.road_encoding,
+                                  columns=parse_road_columns(d.road_columns))
     return ds, roads, venues
 
 
@@ -101,23 +104,20 @@ def read_dataset(d: DataConfig) -> tuple[TrajectoryDataset, RoadNetwork | None]:
     """The trajectory file named by a data section, with its column mapping and row options."""
     try:
         return resolve_dataset(d.dataset, d.format, parse_columns(d.columns), d.max_rows,
-                               bad_rows="skip" if d.skip_bad_rows else "error")
+                               bad_rows="skip" if d.skip_bad_rows else "error",
+                               encoding=d.encoding)
     except MalformedRowError as exc:
         raise InputError(f"{exc} (pass --skip-bad-rows to skip and count such rows)") from exc
 
 
 def parse_columns(text: str | None) -> dict | None:
     """'user=uid,time=ts' -> {'user': 'uid', 'time': 'ts'}."""
-    if not text:
-        return None
-    out = {}
-    for item in text.split(","):
-        role, sep, name = item.partition("=")
-        if not sep or not role.strip() or not name.strip():
-            raise ParameterError("columns", text, "ROLE=NAME pairs separated by commas, "
-                                 "roles among user, time, lat, lon")
-        out[role.strip()] = name.strip()
-    return out
+    return parse_pairs(text, "columns", TRAJECTORY_ROLES)
+
+
+def parse_road_columns(text: str | None) -> dict | None:
+    """'node=name,x=x,y=y' -> {'node': 'name', 'lon': 'x', 'lat': 'y'}."""
+    return parse_pairs(text, "road_columns", ROAD_ROLES, ROAD_ROLE_ALIASES)
 
 
 def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNetwork | None = None,

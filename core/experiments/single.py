@@ -45,6 +45,18 @@ def partial_doc(result: runner.RunResult, name: str, config: dict) -> dict:
             "summary": {"baselines": dict(result.baselines)}}
 
 
+def interrupted_doc(result: runner.RunResult, cfg: RunConfig, seconds: float) -> dict:
+    """The run document of an `attack` run interrupted mid-round (Ctrl-C, SIGTERM): the rounds
+    it finished, ``"stopped": true``. End-of-run scores (`asr_final`) need the attack session,
+    which the interrupt unwound, so they are null; the reconstructions are the latest estimates."""
+    spec = attack_spec(cfg)
+    result.stopped = True
+    result.seconds = seconds
+    doc = attack_json(result, spec.name)
+    doc["attack_spec"] = spec.to_dict()
+    return doc
+
+
 def run_attack(cfg: RunConfig, progress: Progress | None = None,
                should_stop: ShouldStop | None = None, prep: Prepared | None = None,
                cache_dir: str | None = None) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import InputError
+from core.errors import InputError, ParameterError
 from core.geo.formats import ROAD_FORMATS, get_road_format
 from core.geo.knn import from_locations
 from core.geo.network import RoadNetwork
@@ -39,7 +39,8 @@ def sniff_road_format(spec: str) -> str:
     raise InputError(f"road network spec {spec!r}: unknown file type (expected {_spec_help()})")
 
 
-def load_road_network(spec: str) -> RoadNetwork:
+def load_road_network(spec: str, *, encoding: str | None = None,
+                      columns: dict | None = None) -> RoadNetwork:
     """Load a road network from a spec string (dispatch on its form, see `sniff_road_format`).
 
     With the built-in formats (`core.geo.formats.<module>`):
@@ -50,6 +51,16 @@ def load_road_network(spec: str) -> RoadNetwork:
     * `NODES.csv,EDGES.csv` — `load_csv_pair` (`csv_pair`); a single nodes CSV uses its sibling
       edges file (`foo_nodes.csv` -> `foo_edges.csv`, else `foo_edges.csv` after the stem, else
       `edges.csv`).
+
+    `encoding` and `columns` (a {role: header name} mapping, roles node, lat, lon, u, v) apply
+    to the CSV pair only; given for another format they are a ParameterError.
     """
     spec = str(spec).strip()
-    return get_road_format(sniff_road_format(spec)).load(spec)
+    name = sniff_road_format(spec)
+    fmt = get_road_format(name)
+    options = {k: v for k, v in (("encoding", encoding), ("columns", columns)) if v}
+    for key, value in options.items():
+        if key not in fmt.options:
+            raise ParameterError(f"road_{key}", value, f"nothing for a {name} road network "
+                                 "(only a NODES.csv,EDGES.csv pair takes it)")
+    return fmt.load(spec, **options)

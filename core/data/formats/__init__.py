@@ -22,8 +22,9 @@ class Format:
     """A loadable format.
 
     `sniff(first_line)` says whether a file whose first non-blank line is `first_line` (decoded
-    as latin-1, newline stripped) is in this format. `load(path, columns=None, max_rows=None,
-    bad_rows="error")` reads it (see `core.data.load.load_dataset`).
+    as latin-1 unless a byte-order mark or the user names the encoding, newline stripped) is in
+    this format. `load(source, columns=None, max_rows=None, bad_rows="error", encoding=None)`
+    reads it from a path or an open `core.files.Source` (see `core.data.load.load_dataset`).
     """
 
     name: str

@@ -23,7 +23,6 @@ not supported: a line with an unbalanced quote is reported as malformed.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from core.data.trajectory import Trajectory, TrajectoryDataset
-from core.errors import DataFormatError, MalformedRowError, ParameterError
+from core.errors import DataFormatError, MalformedRowError, ParameterError, plain_number, show_text
+from core.files import EMPTY_FILE
 
 # Physical lines per block: large enough that pandas' per-call overhead vanishes, small enough that
 # a block (strings + frame) stays at tens of megabytes.
@@ -90,40 +90,19 @@ class TableSpec:
 # opening files
 
 
-def open_text(path: str | Path, encoding: str = "utf-8-sig") -> TextIO:
-    """Open a text file for line iteration, transparently decompressing gzip (by magic bytes).
-
-    Undecodable bytes never fail the read: they become U+FFFD (or, with latin-1, map 1:1), since
-    only user ids, numbers and times matter to the loaders.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise DataFormatError("no such file", path=str(path))
-    if p.is_dir():
-        raise DataFormatError("is a directory, not a data file", path=str(path))
-    with open(p, "rb") as fb:
-        magic = fb.read(2)
-    raw = gzip.open(p, "rb") if magic == b"\x1f\x8b" else open(p, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=None)
+def read_header(f: TextIO, path: str, expected: str) -> tuple[str, int]:
+    """The first non-blank line without its line break, and its 1-based number (blank lines
+    before a header are skipped, as every format skips blank lines)."""
+    for lineno, line in enumerate(iter(f.readline, ""), start=1):
+        if line.strip():
+            return line.rstrip("\r\n"), lineno
+    raise DataFormatError(f"{EMPTY_FILE}; {expected}", path=path)
 
 
-def first_line(path: str | Path, encoding: str = "latin-1") -> tuple[str, int] | None:
-    """The first non-blank line (without its newline) and its 1-based number, or None if none."""
-    with open_text(path, encoding) as f:
-        for lineno, line in enumerate(f, start=1):
-            text = line.rstrip("\r\n")
-            if text.strip():
-                return text, lineno
-    return None
-
-
-def read_header(f: TextIO, path: str, expected: str) -> str:
-    """The header line without its line break; a clear error when the file has none."""
-    header = f.readline()
-    if not header.strip():
-        raise DataFormatError("no header line (the file is empty or starts with a blank "
-                              f"line); {expected}", path=path, line=1)
-    return header.rstrip("\r\n")
+def show_names(names: list[str], limit: int = 20) -> str:
+    """Header names for a message, each quoted (raw bytes never reach the terminal)."""
+    shown = ", ".join(show_text(n, 30) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def split_header(line: str, sep: str) -> list[str]:
@@ -153,9 +132,20 @@ def _seconds(dt: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return secs, bad
 
 
+def _relative_words(values: pd.Series) -> np.ndarray:
+    """Values pandas would read as the current time ('now', 'today'): never a recorded time."""
+    text = values.astype(str)
+    short = (text.str.len() <= 9).to_numpy()
+    out = np.zeros(len(values), dtype=bool)
+    if short.any():
+        out[short] = text[short].str.strip().str.lower().isin(("now", "today")).to_numpy()
+    return out
+
+
 def parse_iso(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """ISO 8601 with 'Z' or an offset; naive times are taken as UTC."""
-    return _seconds(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))
+    secs, bad = _seconds(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))
+    return secs, bad | _relative_words(values)
 
 
 def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
@@ -168,25 +158,36 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
 
     def parse(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         if local_tz is None:
-            return _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
+            secs, bad = _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
+            return secs, bad | _relative_words(values)
         dt = pd.to_datetime(values, format=fmt, errors="coerce")
+        # years the time-zone database cannot localise (9999) are out of range anyway
+        far = (dt.notna() & ((dt.dt.year < 1900) | (dt.dt.year >= 2100))).to_numpy()
+        dt = dt.mask(far)
         dt = dt.dt.tz_localize(local_tz, ambiguous=np.ones(len(dt), dtype=bool),
                                nonexistent="shift_forward")
-        return _seconds(dt.dt.tz_convert("UTC"))
+        secs, bad = _seconds(dt.dt.tz_convert("UTC"))
+        bad = bad | _relative_words(values)
+        secs[far], bad[far] = UNIX_MAX, False  # reported by the range check, not as unparseable
+        return secs, bad
 
     return parse
 
 
-# Unix seconds outside [1900, 2100) are almost surely a unit mistake (milliseconds) or garbage.
+# Times outside [1900, 2100) are almost surely a unit mistake (milliseconds as seconds), a
+# placeholder (0001-01-01, 9999-12-31, "-0" read as year 0) or garbage; every format, ISO or unix,
+# refuses them (`_parse_rows`).
 UNIX_MIN, UNIX_MAX = -2_208_988_800, 4_102_444_800
+TIME_RANGE_TEXT = "1900-01-01T00:00:00Z to 2099-12-31T23:59:59Z (unix -2208988800 to 4102444799)"
 
 
 def parse_unix(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Unix epoch seconds (integer or fractional, floored), between 1900 and 2100."""
+    """Unix epoch seconds (integer or fractional, floored); values beyond int64 come out as
+    UNIX_MAX (out of range, reported by the caller's range check)."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(x) | (x < UNIX_MIN) | (x >= UNIX_MAX)
-    secs = np.where(bad, 0.0, np.floor(np.where(bad, 0.0, x))).astype(np.int64)
-    return secs, bad
+    bad = ~np.isfinite(x)
+    clipped = np.clip(np.where(bad, 0.0, x), UNIX_MIN - 1.0, float(UNIX_MAX))
+    return np.floor(clipped).astype(np.int64), bad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +271,7 @@ class _State:
 
 
 def _show(value: object) -> str:
-    text = str(value)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+    return show_text(value, 40)
 
 
 def _field_counts(lines: list[str], spec: TableSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -289,10 +289,18 @@ def _field_counts(lines: list[str], spec: TableSpec) -> tuple[np.ndarray, np.nda
     return counts, unbalanced
 
 
+def _nul_mask(lines: list[str]) -> np.ndarray:
+    """Lines holding a NUL character: binary data (or UTF-16 read as UTF-8), never text."""
+    if not any("\x00" in ln for ln in lines):
+        return np.zeros(len(lines), dtype=bool)
+    return np.fromiter(("\x00" in ln for ln in lines), dtype=bool, count=len(lines))
+
+
 def _process_block(lines: list[str], linenos: list[int], st: _State) -> None:
     spec = st.spec
     counts, unbalanced = _field_counts(lines, spec)
-    malformed = (counts != spec.n_fields) | unbalanced
+    nul = _nul_mask(lines)
+    malformed = (counts != spec.n_fields) | unbalanced | nul
     first_malformed = int(np.argmax(malformed)) if malformed.any() else len(lines)
     if st.bad_rows == "error":
         # validate the rows before the first malformed line first: an earlier bad value wins
@@ -302,6 +310,10 @@ def _process_block(lines: list[str], linenos: list[int], st: _State) -> None:
     if len(good):
         _parse_rows([lines[i] for i in good.tolist()], [linenos[i] for i in good.tolist()], st)
     for i in np.flatnonzero(malformed).tolist():
+        if nul[i]:
+            st.bad(linenos[i], None, "the line holds a NUL byte: binary data, or UTF-16/32 text "
+                                     "without a byte-order mark (pass --encoding utf-16-le)")
+            continue
         if unbalanced[i]:
             st.bad(linenos[i], None, "unbalanced double quote (records spanning lines are "
                                      "not supported)")
@@ -329,6 +341,7 @@ def _parse_rows(lines: list[str], linenos: list[int], st: _State) -> None:
     lat = pd.to_numeric(df[spec.lat], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     lon = pd.to_numeric(df[spec.lon], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     t, bad_t = spec.parse_time(df[spec.time])
+    far_t = ~bad_t & ((t < UNIX_MIN) | (t >= UNIX_MAX))
     bad_user = users == ""
     nan_lat, nan_lon = ~np.isfinite(lat), ~np.isfinite(lon)
     with np.errstate(invalid="ignore"):
@@ -339,16 +352,19 @@ def _parse_rows(lines: list[str], linenos: list[int], st: _State) -> None:
         (spec.user, bad_user, lambda i: f"{spec.where(spec.user)}empty user id"),
         (spec.time, bad_t, lambda i: f"{spec.where(spec.time)}cannot parse time "
                                      f"{_show(df[spec.time].iat[i])} (expected {spec.time_hint})"),
+        (spec.time, far_t, lambda i: f"{spec.where(spec.time)}time {_show(df[spec.time].iat[i])} "
+                                     f"is outside the allowed range {TIME_RANGE_TEXT}; expected "
+                                     f"{spec.time_hint}"),
         (spec.lat, nan_lat, lambda i: f"{spec.where(spec.lat)}latitude is not a number: "
                                       f"{_show(df[spec.lat].iat[i])}"),
         (spec.lat, far_lat, lambda i: f"{spec.where(spec.lat)}impossible latitude "
-                                      f"{lat[i]!r} (must be within ±90)"),
+                                      f"{plain_number(lat[i])} (must be within ±90)"),
         (spec.lon, nan_lon, lambda i: f"{spec.where(spec.lon)}longitude is not a number: "
                                       f"{_show(df[spec.lon].iat[i])}"),
         (spec.lon, far_lon, lambda i: f"{spec.where(spec.lon)}impossible longitude "
-                                      f"{lon[i]!r} (must be within ±180)"),
+                                      f"{plain_number(lon[i])} (must be within ±180)"),
     ]
-    checks.sort(key=lambda c: c[0])  # stable: lat's two checks keep their order
+    checks.sort(key=lambda c: c[0])  # stable: a field's checks keep their order
     bad_any = np.zeros(len(lines), dtype=bool)
     for _, mask, _ in checks:
         bad_any |= mask

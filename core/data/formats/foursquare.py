@@ -20,9 +20,9 @@ row, shown one field per line)::
 
 `utcTimestamp` is UTC in the form ``%a %b %d %H:%M:%S %z %Y``; `timezoneOffset` (minutes) gives
 local time and is not needed. Venue category names in the distributed files may carry non-UTF-8
-(latin-1) bytes, so the file is decoded as latin-1, which never fails and leaves the ASCII fields
-the loader uses intact. Venue category text may contain quote characters: quotes are not
-special in this format.
+(latin-1) bytes, so the file is decoded as latin-1 by default (``--encoding`` overrides it), which
+never fails and leaves the ASCII fields the loader uses intact. Venue category text may contain
+quote characters: quotes are not special in this format.
 
 Also accepted: the comma-separated re-distribution with a header line naming the same 8 fields
 (e.g. ``dataset_TSMC2014_NYC.csv`` on Kaggle); there CSV quoting is honoured.
@@ -36,10 +36,11 @@ import re
 from pathlib import Path
 
 from core.data.formats import Format
-from core.data.formats._table import (TableSpec, dataset_name, first_line, open_text,
-                                      parse_strptime, read_table, sniff_separator, split_header)
+from core.data.formats._table import (TableSpec, dataset_name, parse_strptime, read_table,
+                                      show_names, sniff_separator, split_header)
 from core.data.trajectory import TrajectoryDataset
 from core.errors import DataFormatError
+from core.files import Source, as_source
 
 NAME = "foursquare"
 FIELDS = ("userId", "venueId", "venueCategoryId", "venueCategory", "latitude", "longitude",
@@ -61,21 +62,23 @@ def sniff(line: str) -> bool:
     return len(parts) == len(FIELDS) and bool(_TIME_RE.match(parts[-1].strip()))
 
 
-def load(path: str, columns: dict | None = None, max_rows: int | None = None,
-         bad_rows: str = "error") -> TrajectoryDataset:
-    path = str(path)
-    head = first_line(path, ENCODING)
-    if head is None:
-        raise DataFormatError("no data rows (the file is empty)", path=path)
-    header_text, header_line = head
-    with open_text(path, ENCODING) as f:
+def load(source: str | Source, columns: dict | None = None, max_rows: int | None = None,
+         bad_rows: str = "error", encoding: str | None = None) -> TrajectoryDataset:
+    with as_source(source) as src:
+        return _load(src, max_rows, bad_rows, src.encoding(encoding, ENCODING))
+
+
+def _load(src: Source, max_rows: int | None, bad_rows: str, encoding: str) -> TrajectoryDataset:
+    path = src.path
+    header_text, header_line = src.require_content(encoding)
+    with src.text(encoding) as f:
         if _is_header(header_text):
             sep = sniff_separator(header_text)
             names = split_header(header_text, sep)
             missing = [n for n in FIELDS if n not in names]
             if missing or len(names) != len(FIELDS):
                 raise DataFormatError(f"header does not list the 8 TSMC2014 fields "
-                                      f"{', '.join(FIELDS)} (got {', '.join(names)})",
+                                      f"{', '.join(FIELDS)} (got {show_names(names)})",
                                       path=path, line=header_line)
             for _ in range(header_line):
                 next(f)
@@ -88,7 +91,8 @@ def load(path: str, columns: dict | None = None, max_rows: int | None = None,
             spec = TableSpec(NAME, path, "\t", FIELDS, 0, 7, 4, 5, parse_strptime(TIME_FORMAT),
                              TIME_HINT)
             first = 1
-        return read_table(f, spec, first, max_rows, bad_rows, dataset_name(Path(path)))
+        return read_table(f, spec, first, max_rows, bad_rows, dataset_name(Path(path)),
+                          {"encoding": encoding})
 
 
 FORMAT = Format(NAME, "Foursquare TSMC2014 raw text (NYC, Tokyo): tab-separated, no header",

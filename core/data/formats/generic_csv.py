@@ -13,6 +13,9 @@ trying in order:
 So the shared Foursquare NYC file (header ``user_id,poi_id,latitude,longitude,utc_time,
 local_time,stan_minutes``) loads as is, using ``utc_time``.
 
+Text is UTF-8 unless a byte-order mark says otherwise (UTF-8 with BOM as spreadsheet programs
+save it, UTF-16, UTF-32) or `encoding` (CLI ``--encoding``) names another encoding.
+
 The separator is the most frequent of ``, ; TAB |`` in the header line; CSV double-quote quoting
 is honoured. Times are ISO 8601 (``2012-04-07T17:42:00Z``, an offset such as ``+02:00``, or naive,
 which is taken as UTC; fractions of a second are floored) or unix epoch seconds. Which of the two
@@ -29,12 +32,15 @@ import itertools
 from pathlib import Path
 
 from core.data.formats import Format
-from core.data.formats._table import (TableSpec, dataset_name, open_text, parse_iso, parse_unix,
-                                      read_header, read_table, sniff_separator, split_header)
+from core.data.formats._table import (TableSpec, dataset_name, parse_iso, parse_unix,
+                                      read_header, read_table, show_names, sniff_separator,
+                                      split_header)
 from core.data.trajectory import TrajectoryDataset
 from core.errors import DataFormatError, ParameterError
+from core.files import Source, as_source
 
 NAME = "csv"
+ENCODING = "utf-8"  # default; a byte-order mark or --encoding overrides it
 ROLES = ("user", "time", "lat", "lon")
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "user": ("user", "user_id", "userid", "uid", "user id", "id_user"),
@@ -74,11 +80,19 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load(path: str, columns: dict | None = None, max_rows: int | None = None,
-         bad_rows: str = "error") -> TrajectoryDataset:
-    path = str(path)
-    with open_text(path, "utf-8-sig") as f:
-        header = read_header(f, path, "the csv format needs a header naming the columns")
+def load(source: str | Source, columns: dict | None = None, max_rows: int | None = None,
+         bad_rows: str = "error", encoding: str | None = None) -> TrajectoryDataset:
+    with as_source(source) as src:
+        return _load(src, columns, max_rows, bad_rows, src.encoding(encoding, ENCODING))
+
+
+def _load(src: Source, columns: dict | None, max_rows: int | None, bad_rows: str,
+          encoding: str) -> TrajectoryDataset:
+    path = src.path
+    src.require_content(encoding)
+    with src.text(encoding) as f:
+        header, header_line = read_header(f, path, "the csv format needs a header naming the "
+                                          "columns")
         sep = sniff_separator(header)
         names = split_header(header, sep)
         found = find_columns(names, columns)
@@ -87,14 +101,14 @@ def load(path: str, columns: dict | None = None, max_rows: int | None = None,
             looked = "; ".join(f"{role}: {', '.join(CANDIDATES[role])}" for role in missing)
             example = ",".join(f"{role}=NAME" for role in missing)
             raise DataFormatError(
-                f"no {', '.join(missing)} column in the header (found {', '.join(names)}; "
+                f"no {', '.join(missing)} column in the header (found {show_names(names)}; "
                 f"looked for {looked}); name them with columns= (CLI --columns {example})",
-                path=path, line=1)
+                path=path, line=header_line)
         for role in ROLES:
             if found[role] not in names:
                 raise DataFormatError(f"column {found[role]!r} given for {role} is not in the "
-                                      f"header (found {', '.join(names)})", path=path, line=1,
-                                      column=found[role])
+                                      f"header (found {show_names(names)})", path=path,
+                                      line=header_line, column=found[role])
         idx = {role: names.index(found[role]) for role in ROLES}
         # the time kind (ISO or unix seconds) is fixed by the first data row; lines read ahead
         # are put back in front of the stream
@@ -114,7 +128,8 @@ def load(path: str, columns: dict | None = None, max_rows: int | None = None,
         spec = TableSpec(NAME, path, sep, tuple(names), idx["user"], idx["time"], idx["lat"],
                          idx["lon"], parse, hint, headerless=False, quoted=True)
         meta = {"time_kind": "unix" if unix else "iso8601"}
-        return read_table(itertools.chain(ahead, f), spec, 2, max_rows, bad_rows,
+        meta["encoding"] = encoding
+        return read_table(itertools.chain(ahead, f), spec, header_line + 1, max_rows, bad_rows,
                           dataset_name(Path(path)), meta)
 
 

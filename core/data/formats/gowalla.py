@@ -25,8 +25,9 @@ import re
 from pathlib import Path
 
 from core.data.formats import Format
-from core.data.formats._table import TableSpec, dataset_name, open_text, parse_iso, read_table
+from core.data.formats._table import TableSpec, dataset_name, parse_iso, read_table
 from core.data.trajectory import TrajectoryDataset
+from core.files import Source, as_source
 
 NAME = "gowalla"
 FIELDS = ("user", "time", "latitude", "longitude", "location_id")
@@ -39,12 +40,15 @@ def sniff(line: str) -> bool:
     return len(parts) == len(FIELDS) and bool(_TIME_RE.match(parts[1].strip()))
 
 
-def load(path: str, columns: dict | None = None, max_rows: int | None = None,
-         bad_rows: str = "error") -> TrajectoryDataset:
-    path = str(path)
-    spec = TableSpec(NAME, path, "\t", FIELDS, 0, 1, 2, 3, parse_iso, TIME_HINT)
-    with open_text(path, "utf-8") as f:
-        return read_table(f, spec, 1, max_rows, bad_rows, dataset_name(Path(path)))
+def load(source: str | Source, columns: dict | None = None, max_rows: int | None = None,
+         bad_rows: str = "error", encoding: str | None = None) -> TrajectoryDataset:
+    with as_source(source) as src:
+        enc = src.encoding(encoding, "utf-8")
+        src.require_content(enc)
+        spec = TableSpec(NAME, src.path, "\t", FIELDS, 0, 1, 2, 3, parse_iso, TIME_HINT)
+        with src.text(enc) as f:
+            return read_table(f, spec, 1, max_rows, bad_rows, dataset_name(Path(src.path)),
+                              {"encoding": enc})
 
 
 FORMAT = Format(NAME, "SNAP Gowalla check-ins: tab-separated user, time, lat, lon, location "

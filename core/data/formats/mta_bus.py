@@ -31,10 +31,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.data.formats import Format
-from core.data.formats._table import (TableSpec, dataset_name, open_text, parse_strptime,
-                                      read_header, read_table, split_header)
+from core.data.formats._table import (TableSpec, dataset_name, parse_strptime, read_header,
+                                      read_table, show_names, split_header)
 from core.data.trajectory import TrajectoryDataset
 from core.errors import DataFormatError
+from core.files import Source, as_source
 
 NAME = "mta-bus"
 TIME_COL, USER_COL = "RecordedAtTime", "VehicleRef"
@@ -48,22 +49,30 @@ def sniff(line: str) -> bool:
     return all(name in line for name in (TIME_COL, USER_COL, LAT_COL, LON_COL))
 
 
-def load(path: str, columns: dict | None = None, max_rows: int | None = None,
-         bad_rows: str = "error") -> TrajectoryDataset:
-    path = str(path)
-    with open_text(path, "utf-8-sig") as f:
-        names = split_header(read_header(f, path, "expected the MTA bus CSV header"), ",")
+def load(source: str | Source, columns: dict | None = None, max_rows: int | None = None,
+         bad_rows: str = "error", encoding: str | None = None) -> TrajectoryDataset:
+    with as_source(source) as src:
+        return _load(src, max_rows, bad_rows, src.encoding(encoding, "utf-8"))
+
+
+def _load(src: Source, max_rows: int | None, bad_rows: str, encoding: str) -> TrajectoryDataset:
+    path = src.path
+    src.require_content(encoding)
+    with src.text(encoding) as f:
+        header, header_line = read_header(f, path, "expected the MTA bus CSV header")
+        names = split_header(header, ",")
         missing = [c for c in (TIME_COL, USER_COL, LAT_COL, LON_COL) if c not in names]
         if missing:
             raise DataFormatError(f"header lacks column(s) {', '.join(missing)} of the MTA bus "
-                                  f"CSV (found: {', '.join(names)})", path=path, line=1,
+                                  f"CSV (found: {show_names(names)})", path=path, line=header_line,
                                   column=missing[0])
         spec = TableSpec(NAME, path, ",", tuple(names), names.index(USER_COL),
                          names.index(TIME_COL), names.index(LAT_COL), names.index(LON_COL),
                          parse_strptime(TIME_FORMAT, LOCAL_TZ), TIME_HINT, headerless=False,
                          quoted=True, skip_null_island=True)
-        return read_table(f, spec, 2, max_rows, bad_rows, dataset_name(Path(path)),
-                          {"local_timezone": LOCAL_TZ})
+        return read_table(f, spec, header_line + 1, max_rows, bad_rows,
+                          dataset_name(Path(path)), {"local_timezone": LOCAL_TZ,
+                                                     "encoding": encoding})
 
 
 FORMAT = Format(NAME, "MTA bus-time CSV (Kaggle 'New York City Bus Data'); a bus is a user",

@@ -7,15 +7,14 @@ Malformed input raises `DataFormatError` naming the file, line and column when t
 """
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
-from core.errors import DataFormatError, InputError
+from core.errors import DataFormatError, InputError, plain_number
+from core.files import EMPTY_FILE, MAX_LINE_BYTES, Source
 from core.geo.network import RoadNetwork
 
 
@@ -24,12 +23,15 @@ class RoadFormat:
     """A road-network format, registered by name in `core.geo.formats.ROAD_FORMATS`.
 
     `claims(spec)` says whether this format reads the spec string (stripped of outer blanks);
-    `load(spec)` reads it. `description` is the spec's form as error messages list it.
+    `load(spec, **options)` reads it. `description` is the spec's form as error messages list it.
+    `options` names the keyword options `load` takes (`encoding`, `columns`: CSV only); the
+    dispatcher refuses the others with the format named.
     """
 
     description: str
     claims: Callable[[str], bool]
-    load: Callable[[str], RoadNetwork]
+    load: Callable[..., RoadNetwork]
+    options: tuple[str, ...] = ()
 
 
 def names_file(spec: str, suffixes: tuple[str, ...]) -> bool:
@@ -40,18 +42,27 @@ def names_file(spec: str, suffixes: tuple[str, ...]) -> bool:
 
 
 def require_file(path: str | Path) -> Path:
-    """The path, after checking that it is a non-empty file."""
+    """The path, after checking that it exists (what it is, and whether it holds anything, is
+    checked when it is opened: `open_road_file`)."""
     p = Path(path).expanduser()
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"road network file not found: {p}")
-    if p.stat().st_size == 0:
-        raise DataFormatError("file is empty", path=str(p))
     return p
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, gunzipped when its name ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+def open_road_file(path: Path, line_based: bool = True) -> Source:
+    """The file opened once (regular file or pipe; gzip recognised by its magic bytes), after
+    refusing an empty or blank one with the message every format gives. XML may be one long line,
+    so `line_based=False` lifts the line-length bound."""
+    src = Source(path, max_line=MAX_LINE_BYTES if line_based else None,
+                 encoding_flag="--road-encoding")
+    try:
+        if src.first_line(src.encoding(None, "latin-1")) is None:
+            raise DataFormatError(EMPTY_FILE, path=str(path))
+    except BaseException:
+        src.close()
+        raise
+    return src
 
 
 def check_coords(lat: np.ndarray, lon: np.ndarray, path: Path, where: Callable[[int], int | None],
@@ -61,7 +72,7 @@ def check_coords(lat: np.ndarray, lon: np.ndarray, path: Path, where: Callable[[
         bad = np.flatnonzero(~(np.abs(arr) <= lim))  # also catches NaN
         if bad.size:
             i = int(bad[0])
-            raise DataFormatError(f"coordinate {arr[i]!r} is not a valid {what} (expected degrees in "
+            raise DataFormatError(f"coordinate {plain_number(arr[i])} is not a valid {what} (expected degrees in "
                                   f"[-{lim:g}, {lim:g}])", path=str(path), line=where(i), column=col)
 
 

@@ -1,4 +1,10 @@
-"""A nodes CSV and an edges CSV (spec `NODES.csv,EDGES.csv`, or a nodes CSV with a sibling edges file)."""
+"""A nodes CSV and an edges CSV (spec `NODES.csv,EDGES.csv`, or a nodes CSV with a sibling edges file).
+
+Both files are UTF-8 unless a byte-order mark says otherwise or `encoding` (CLI
+``--road-encoding``) names another encoding (e.g. ``shift_jis`` for Japanese road names). Columns
+are found by name, or given with `columns` (CLI ``--road-columns node=name,lat=y,lon=x,u=a,v=b``;
+roles node, lat, lon, u, v; ``x``/``y`` are accepted for lon/lat).
+"""
 from __future__ import annotations
 
 import csv
@@ -6,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataFormatError, InputError
-from core.geo.formats._common import RoadFormat, check_coords, ids_array, names_file, require_file
+from core.errors import DataFormatError, InputError, ParameterError, show_text
+from core.files import check_encoding
+from core.geo.formats._common import (RoadFormat, check_coords, ids_array, names_file,
+                                      open_road_file, require_file)
 from core.geo.network import RoadNetwork
+
+ROAD_ROLES = ("node", "lat", "lon", "u", "v")
+_ROLE_ALIASES = {"y": "lat", "x": "lon"}
 
 _NODE_ID = ("node_id", "id", "node", "nodeid", "osmid", "osm_id")
 _NODE_LAT = ("lat", "latitude", "y")
@@ -18,31 +29,57 @@ _EDGE_V = ("v", "to", "to_node", "to_id", "target", "dst", "end", "end_node", "n
 _EDGE_OTHER = ("edge_id", "id", "key", "length", "length_m", "weight", "oneway", "name", "osmid")
 
 
-def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
+def road_columns(columns: dict | None) -> dict[str, str]:
+    """A role -> column-name mapping with aliases resolved; ParameterError for unknown roles."""
+    out: dict[str, str] = {}
+    for role, name in (columns or {}).items():
+        key = _ROLE_ALIASES.get(str(role).strip().lower(), str(role).strip().lower())
+        if key not in ROAD_ROLES:
+            raise ParameterError("road_columns", columns, "ROLE=NAME pairs with roles among "
+                                 "node, lat (or y), lon (or x), u, v")
+        out[key] = str(name).strip()
+    return out
+
+
+def _read_rows(path: Path, encoding: str | None) -> list[tuple[int, list[str]]]:
     """Non-blank CSV rows with their 1-based line numbers (fields stripped)."""
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        try:
-            for row in reader:
-                fields = [c.strip() for c in row]
-                if any(fields):
-                    rows.append((reader.line_num, fields))
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise DataFormatError(f"cannot parse CSV ({e})", path=str(path),
-                                  line=reader.line_num + 1) from e
+    with open_road_file(path) as src:
+        enc = src.encoding(encoding, "utf-8")
+        with src.text(enc) as f:
+            reader = csv.reader(f)
+            try:
+                for row in reader:
+                    fields = [c.strip() for c in row]
+                    if any(fields):
+                        rows.append((reader.line_num, fields))
+            except csv.Error as e:
+                raise DataFormatError(f"cannot parse CSV ({e})", path=str(path),
+                                      line=reader.line_num + 1) from None
     if not rows:
-        raise DataFormatError("file is empty (no rows)", path=str(path))
+        raise DataFormatError("the file is empty or holds only blank lines (no data rows)",
+                              path=str(path))
     return rows
 
 
-def _pick(header: list[str], names: tuple[str, ...], what: str, path: Path, line: int) -> int:
+def _found(header: list[str]) -> str:
+    return ", ".join(show_text(h, 30) for h in header[:20])
+
+
+def _pick(header: list[str], names: tuple[str, ...], what: str, path: Path, line: int,
+          given: str | None = None, flag: str = "") -> int:
+    if given is not None:
+        if given in header:
+            return header.index(given)
+        raise DataFormatError(f"column {show_text(given)} given for the {what} is not in the "
+                              f"header (found {_found(header)})", path=str(path), line=line)
     low = [h.lower() for h in header]
     for n in names:
         if n in low:
             return low.index(n)
     raise DataFormatError(f"header has no {what} column (expected one of {', '.join(names)}; "
-                          f"found {', '.join(header)})", path=str(path), line=line)
+                          f"found {_found(header)}); name it with --road-columns {flag}=NAME",
+                          path=str(path), line=line)
 
 
 def _is_number(s: str) -> bool:
@@ -69,13 +106,14 @@ def _floats(values: list[str], rows, path: Path, name: str) -> np.ndarray:
     except ValueError:
         for (line, _), v in zip(rows, values):
             if not _is_number(v):
-                raise DataFormatError(f"{v!r} is not a number", path=str(path), line=line,
-                                      column=name) from None
+                raise DataFormatError(f"{show_text(v)} is not a number", path=str(path),
+                                      line=line, column=name) from None
         raise
 
 
 def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool = True,
-                  name: str | None = None) -> RoadNetwork:
+                  name: str | None = None, *, encoding: str | None = None,
+                  columns: dict | None = None) -> RoadNetwork:
     """Load a nodes CSV and an edges CSV, with or without a header row.
 
     Without a header, nodes are `node_id,latitude,longitude` and edges `edge_id,from_node,to_node`
@@ -84,18 +122,26 @@ def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool
     coordinates in the first row), columns are found by name: node id `node_id|id|osmid|...`,
     `lat|latitude|y`, `lon|lng|longitude|x`; edge endpoints `u|from|from_node|source|...` and
     `v|to|to_node|target|...`; other columns are ignored. Edges are read as directed by default.
+    `columns` ({role: header name}, roles node, lat, lon, u, v) names columns the candidates
+    miss; with it the files must have a header. `encoding`: see the module docstring.
     """
+    check_encoding(encoding, "road_encoding")
+    given = road_columns(columns)
     npath, epath = require_file(nodes_path), require_file(edges_path)
 
-    rows = _read_rows(npath)
+    rows = _read_rows(npath, encoding)
     first_line, first = rows[0]
-    known = set(_NODE_ID + _NODE_LAT + _NODE_LON)
-    if any(f.lower() in known for f in first) or not any(_is_number(f) for f in first):
-        j_id = _pick(first, _NODE_ID, "node id", npath, first_line)
-        j_lat = _pick(first, _NODE_LAT, "latitude", npath, first_line)
-        j_lon = _pick(first, _NODE_LON, "longitude", npath, first_line)
+    known = set(_NODE_ID + _NODE_LAT + _NODE_LON) | {given.get(r) for r in ("node", "lat", "lon")}
+    named = any(f.lower() in known or f in known for f in first)
+    if named or not any(_is_number(f) for f in first):
+        j_id = _pick(first, _NODE_ID, "node id", npath, first_line, given.get("node"), "node")
+        j_lat = _pick(first, _NODE_LAT, "latitude", npath, first_line, given.get("lat"), "lat")
+        j_lon = _pick(first, _NODE_LON, "longitude", npath, first_line, given.get("lon"), "lon")
         names = (first[j_id], first[j_lat], first[j_lon])
         rows = rows[1:]
+    elif any(r in given for r in ("node", "lat", "lon")):
+        raise DataFormatError("--road-columns names node columns, but the file has no header "
+                              f"(first row {_found(first)})", path=str(npath), line=first_line)
     else:
         j_id, j_lat, j_lon = 0, 1, 2
         names = ("node_id", "latitude", "longitude")
@@ -110,17 +156,23 @@ def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool
     for i, (nid, (line, _)) in enumerate(zip(ids, rows)):
         key = str(node_ids[i])
         if key in index:
-            raise DataFormatError(f"node id {nid!r} appears twice (first on line "
+            raise DataFormatError(f"node id {show_text(nid)} appears twice (first on line "
                                   f"{rows[index[key]][0]})", path=str(npath), line=line, column=names[0])
         index[key] = i
 
-    erows = _read_rows(epath)
+    erows = _read_rows(epath, encoding)
     first_line, first = erows[0]
-    if any(f.lower() in set(_EDGE_U + _EDGE_V + _EDGE_OTHER) for f in first):
-        j_u = _pick(first, _EDGE_U, "edge start (from) node", epath, first_line)
-        j_v = _pick(first, _EDGE_V, "edge end (to) node", epath, first_line)
+    eknown = set(_EDGE_U + _EDGE_V + _EDGE_OTHER) | {given.get("u"), given.get("v")}
+    if any(f.lower() in eknown or f in eknown for f in first):
+        j_u = _pick(first, _EDGE_U, "edge start (from) node", epath, first_line,
+                    given.get("u"), "u")
+        j_v = _pick(first, _EDGE_V, "edge end (to) node", epath, first_line,
+                    given.get("v"), "v")
         enames = (first[j_u], first[j_v])
         erows = erows[1:]
+    elif "u" in given or "v" in given:
+        raise DataFormatError("--road-columns names edge columns, but the file has no header "
+                              f"(first row {_found(first)})", path=str(epath), line=first_line)
     else:
         j_u, j_v = (0, 1) if len(first) == 2 else (1, 2)
         enames = ("from_node", "to_node")
@@ -138,7 +190,8 @@ def load_csv_pair(nodes_path: str | Path, edges_path: str | Path, directed: bool
                     pass
             i = index.get(key)
             if i is None:
-                raise DataFormatError(f"edge refers to node {ref!r}, which is not in {npath.name}",
+                raise DataFormatError(f"edge refers to node {show_text(ref)}, which is not in "
+                                      f"{npath.name}",
                                       path=str(epath), line=line, column=col)
             out[k] = i
         ends.append(out)
@@ -165,16 +218,16 @@ def _claims(spec: str) -> bool:
     return "," in spec
 
 
-def _load(spec: str) -> RoadNetwork:
+def _load(spec: str, encoding: str | None = None, columns: dict | None = None) -> RoadNetwork:
     """`NODES.csv,EDGES.csv`, or one nodes CSV whose edges file is found next to it."""
     p = Path(spec).expanduser()
     if p.exists():
-        return load_csv_pair(p, _sibling_edges(p))
+        return load_csv_pair(p, _sibling_edges(p), encoding=encoding, columns=columns)
     parts = [s.strip() for s in spec.split(",")]
     if len(parts) != 2 or not all(parts):
         raise InputError(f"road network spec {spec!r}: expected 'NODES.csv,EDGES.csv'")
-    return load_csv_pair(parts[0], parts[1])
+    return load_csv_pair(parts[0], parts[1], encoding=encoding, columns=columns)
 
 
 FORMAT = RoadFormat("'NODES.csv,EDGES.csv' or a nodes CSV with a sibling *_edges.csv or edges.csv",
-                    _claims, _load)
+                    _claims, _load, options=("encoding", "columns"))

@@ -1,27 +1,21 @@
 """GraphML road graphs: osmnx-saved or any networkx-readable file, `.gz` allowed (spec `*.graphml`)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataFormatError
-from core.geo.formats._common import (RoadFormat, check_coords, ids_array, names_file, open_binary,
-                                      require_file)
+from core.errors import DataFormatError, show_text
+from core.geo.formats._common import (RoadFormat, check_coords, ids_array, names_file,
+                                      open_road_file, require_file)
 from core.geo.network import RoadNetwork
 
 
-def _find_line(path: Path, needle: str) -> int | None:
+def _find_line(data: bytes, needle: str) -> int | None:
     """1-based number of the first line containing `needle` (used only to locate errors)."""
-    try:
-        with open_binary(path) as f:
-            b = needle.encode()
-            for i, line in enumerate(f, 1):
-                if b in line:
-                    return i
-    except OSError:
-        pass
-    return None
+    i = data.find(needle.encode())
+    return None if i < 0 else data.count(b"\n", 0, i) + 1
 
 
 def _is_projected(crs: object) -> bool:
@@ -48,13 +42,17 @@ def load_graphml(path: str | Path, name: str | None = None) -> RoadNetwork:
     import networkx as nx
 
     p = require_file(path)
+    with open_road_file(p, line_based=False) as src:  # gzip by magic bytes, errors named
+        raw = src.stream.read()
     try:
-        G = nx.read_graphml(p)
+        G = nx.read_graphml(io.BytesIO(raw))
     except ET.ParseError as e:
         line, col = e.position
-        raise DataFormatError(f"not valid XML ({e})", path=str(p), line=line, column=str(col + 1)) from e
-    except (nx.NetworkXError, KeyError, ValueError) as e:
-        raise DataFormatError(f"not a readable GraphML graph ({e})", path=str(p)) from e
+        raise DataFormatError(f"not valid XML ({e})", path=str(p), line=line,
+                              column=str(col + 1)) from None
+    except (nx.NetworkXError, KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        raise DataFormatError(f"not a readable GraphML graph ({type(e).__name__}: "
+                              f"{show_text(str(e), 200)})", path=str(p)) from None
     if G.number_of_nodes() == 0:
         raise DataFormatError("the graph has no nodes", path=str(p))
 
@@ -66,20 +64,21 @@ def load_graphml(path: str | Path, name: str | None = None) -> RoadNetwork:
         lat_key, lon_key, unproject = "y", "x", _is_projected(G.graph.get("crs"))
 
     def line_of(i: int) -> int | None:
-        return _find_line(p, f'id="{nodes[i]}"')
+        return _find_line(raw, f'id="{nodes[i]}"')
 
     lat = np.empty(len(nodes))
     lon = np.empty(len(nodes))
     for i, d in enumerate(data):
         for key, out in ((lat_key, lat), (lon_key, lon)):
             if key not in d:
-                raise DataFormatError(f"node {nodes[i]!r} has no {key!r} attribute (nodes need lat/lon "
+                raise DataFormatError(f"node {show_text(nodes[i])} has no {key!r} attribute (nodes need lat/lon "
                                       f"or x/y coordinates; a node only referenced by an edge has none)",
                                       path=str(p), line=line_of(i), column=key)
             try:
                 out[i] = float(d[key])
             except (TypeError, ValueError):
-                raise DataFormatError(f"node {nodes[i]!r}: {key}={d[key]!r} is not a number",
+                raise DataFormatError(f"node {show_text(nodes[i])}: {key}={show_text(d[key])} is not a "
+                                      "number",
                                       path=str(p), line=line_of(i), column=key) from None
     if unproject:
         import pyproj

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataFormatError
-from core.geo.formats._common import RoadFormat, names_file, open_binary, require_file
+from core.errors import DataFormatError, show_text
+from core.geo.formats._common import RoadFormat, names_file, open_road_file, require_file
 from core.geo.network import RoadNetwork
 from core.geo.snap import unique_int
 
@@ -48,7 +48,7 @@ def load_osm_xml(path: str | Path, name: str | None = None) -> RoadNetwork:
             try:
                 nid = int(attrs["id"])
             except (KeyError, ValueError):
-                fail(f"node without a valid integer id ({attrs.get('id')!r})", "id")
+                fail(f"node without a valid integer id ({show_text(attrs.get('id'))})", "id")
             vals = []
             for key in ("lat", "lon"):
                 try:
@@ -56,7 +56,7 @@ def load_osm_xml(path: str | Path, name: str | None = None) -> RoadNetwork:
                 except KeyError:
                     fail(f"node {nid} has no {key} attribute", key)
                 except ValueError:
-                    fail(f"node {nid}: {key}={attrs[key]!r} is not a number", key)
+                    fail(f"node {nid}: {key}={show_text(attrs[key])} is not a number", key)
             if not (abs(vals[0]) <= 90 and abs(vals[1]) <= 180):
                 fail(f"node {nid}: ({vals[0]}, {vals[1]}) is not a valid lat/lon", "lat")
             if nid in node_index:
@@ -71,7 +71,7 @@ def load_osm_xml(path: str | Path, name: str | None = None) -> RoadNetwork:
             try:
                 state["way"][0].append(int(attrs["ref"]))
             except (KeyError, ValueError):
-                fail(f"<nd> without a valid integer ref ({attrs.get('ref')!r})", "ref")
+                fail(f"<nd> without a valid integer ref ({show_text(attrs.get('ref'))})", "ref")
             state["way"][1].append(parser.CurrentLineNumber)
         elif state["way"] is not None and tag == "tag":
             state["way"][2][attrs.get("k", "")] = attrs.get("v", "")
@@ -97,8 +97,8 @@ def load_osm_xml(path: str | Path, name: str | None = None) -> RoadNetwork:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     try:
-        with open_binary(p) as f:
-            parser.ParseFile(f)
+        with open_road_file(p, line_based=False) as src:  # gzip by magic bytes, errors named
+            parser.ParseFile(src.stream)
     except expat.ExpatError as e:
         raise DataFormatError(f"not valid XML ({expat.ErrorString(e.code)})", path=str(p),
                               line=e.lineno, column=str(e.offset + 1)) from e

@@ -133,7 +133,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="demo")
     ap.add_argument("--roads", default=None)
     ap.add_argument("--attack", default="st-gia")
-    ap.add_argument("--workers", type=int, default=0, help="paper-scale: processes per inversion (0: auto)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="paper-scale: processes per inversion (0: auto; not 1: also the 1-worker run)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1, as the CLI; 0: torch default)")
     a = ap.parse_args()
     if a.threads:

@@ -129,17 +129,19 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     if iters == 0 and monitor is not None:
         monitor(-1, prob.x0, y)
     opt = Adam(flat)
+    any_known = bool(prob.known_mask.any())
+    lrs = [lr_at(spec, iters, i) for i in range(iters)]
     with torch.no_grad():
         for i in range(iters):
             loss_rows, gx, gy = step(x, y)
-            grad = torch.cat([gx.masked_fill(known, 0.0).reshape(-1)]
-                             + ([] if prob.y_fixed else [gy.reshape(-1)]))
+            gx = gx.masked_fill(known, 0.0) if any_known else gx
+            grad = gx.reshape(-1) if prob.y_fixed else torch.cat([gx.reshape(-1), gy.reshape(-1)])
             if spec.optimizer == "signed-adam":  # InvGrad feeds Adam the sign of the gradient
                 grad = grad.sign()
-            opt.step(grad, lr_at(spec, iters, i))
+            opt.step(grad, lrs[i])
             _project(spec, x, y, prob.y_fixed, model, mapper)
             if monitor is not None:
-                monitor(i, torch.where(known, prob.x0, x), y)
+                monitor(i, torch.where(known, prob.x0, x) if any_known else x.clone(), y)
     return torch.where(known, prob.x0, x), y.clone(), loss_rows
 
 

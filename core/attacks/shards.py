@@ -6,22 +6,30 @@ problem, the starting dummies (drawn by the caller: RNG consumption does not dep
 sharding) and the mapper are inherited by the fork; each shard runs the very same engine
 (`engine._invert_rows`) on its rows, so results equal one process's.
 
-The AIT monitor sees all rows every iteration, as without sharding: children write iteration
-i's dummies into shared-memory slot i mod S and post a token; the parent fills its own rows,
-waits for the tokens, calls the monitor on the whole batch and acknowledges, which frees the
-slot for iteration i + S. S slots (up to 32, a few MB) let the shards drift apart by S
-iterations before one waits for the other. Without a monitor the shards run freely.
+The AIT monitor sees all rows of every iteration, in order, as without sharding: children write
+iteration i's dummies into shared-memory slot i mod S and post a token; the parent writes its
+own rows there and hands iteration i to the monitor once every child has posted it, then
+acknowledges, which frees the slot for iteration i + S. With S slots (up to 32, a few MB) the
+shards drift apart by up to S iterations before one waits for the other (a per-iteration
+barrier costs a wake-up per step, ruinous on a loaded machine). Without a monitor the shards
+run freely.
 
-Workers: `resolve_workers(0)` ("auto") is the number of usable cores in a top-level run and 1
-inside a worker process or a non-main thread (a sweep's cells, the dashboard's job thread);
-ST_GIA_WORKERS=1 in the environment forces one process everywhere.
+Workers: `resolve_workers(0)` ("auto") is ST_GIA_WORKERS if set, else 1 inside a worker process
+or a non-main thread (a sweep's cells, the dashboard's job thread), else the usable cores. The
+configuration's default is 1 (`AttackConfig.workers`): measured on the paper-scale run (100
+clients, W = 1, ST-GIA), the calling process's CPU time per 10 rounds was 4.4 s sharded over 2
+vs 4.1 s alone — each iteration's fixed costs (mapper call, monitor, kernel launches) do not
+shrink with the rows — so sharding pays only for larger rounds (more clients or restarts).
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import select
 import signal
 import threading
+from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -70,11 +78,15 @@ def run_sharded(shards: list[slice], x0: Tensor, y0: Tensor, iters: int, rows_fn
     out_x = torch.empty(x0.shape, dtype=x0.dtype).share_memory_()
     out_y = torch.empty(y0.shape, dtype=y0.dtype).share_memory_()
     out_loss = torch.empty(K, dtype=torch.float32).share_memory_()
+    gc.freeze()  # the collector would otherwise touch (and copy) every shared heap page
     children = [_fork(rows, rows_fn, prob, monitor is not None, (slots_x, slots_y),
                       (out_x, out_y, out_loss)) for rows in shards[1:]]
+    gc.unfreeze()
     try:
-        mine = _parent_monitor(shards[0], children, slots_x, slots_y, monitor)
-        x, y, loss = rows_fn(prob, shards[0], mine)
+        relay = None if monitor is None else _Relay(shards[0], children, slots_x, slots_y, monitor)
+        x, y, loss = rows_fn(prob, shards[0], relay)
+        if relay is not None:
+            relay.drain()
         out_x[shards[0]], out_y[shards[0]], out_loss[shards[0]] = x, y, loss.to(out_loss.dtype)
         for child in children:
             child.finish()
@@ -86,15 +98,23 @@ def run_sharded(shards: list[slice], x0: Tensor, y0: Tensor, iters: int, rows_fn
 
 
 class _Child:
-    """A forked shard: its pid, the pipes it posts tokens on and reads acknowledgements from."""
+    """A forked shard: its pid, the pipe it posts tokens on (b"i" per iteration, b"f" when its
+    result is written, b"e" + message on failure) and the pipe it reads acknowledgements from."""
 
     def __init__(self, pid: int, done_r: int, ack_w: int) -> None:
         self.pid, self.done_r, self.ack_w = pid, done_r, ack_w
+        self.ready, self.finished = 0, False   # iteration tokens not yet consumed; b"f" seen
 
-    def wait_token(self) -> None:
-        tok = os.read(self.done_r, 1)
-        if tok != b"i":
-            self._fail(tok)
+    def poll(self, block: bool) -> bool:
+        """Read what the child posted (waiting for at least one byte if `block`)."""
+        if not block and not select.select([self.done_r], [], [], 0)[0]:
+            return False
+        data = os.read(self.done_r, 65536)
+        if not data or b"e" in data:
+            self._fail(data)
+        self.ready += data.count(b"i")
+        self.finished = self.finished or b"f" in data
+        return True
 
     def ack(self) -> None:
         try:
@@ -103,20 +123,21 @@ class _Child:
             pass
 
     def finish(self) -> None:
-        tok = os.read(self.done_r, 1)
-        if tok != b"f":
-            self._fail(tok)
+        while not self.finished:
+            self.poll(block=True)
         os.waitpid(self.pid, 0)
         self._close()
 
-    def _fail(self, tok: bytes) -> None:
-        msg = b""
-        while tok:
-            msg += tok
-            tok = os.read(self.done_r, 65536)
+    def _fail(self, data: bytes) -> None:
+        msg = data[data.index(b"e"):] if b"e" in data else b""
+        while True:
+            more = os.read(self.done_r, 65536)
+            if not more:
+                break
+            msg += more
         os.waitpid(self.pid, 0)
         self._close()
-        text = msg[1:].decode(errors="replace") if msg[:1] == b"e" else "exited without a result"
+        text = msg[1:].decode(errors="replace") if msg else "exited without a result"
         raise RuntimeError(f"attack shard worker (pid {self.pid}) failed: {text}")
 
     def kill(self) -> None:
@@ -135,20 +156,43 @@ class _Child:
                 pass
 
 
-def _parent_monitor(rows: slice, children: list[_Child], slots_x: Tensor, slots_y: Tensor,
-                    monitor: Monitor | None) -> Monitor | None:
-    if monitor is None:
-        return None
+class _Relay:
+    """The parent's side of the monitor: its own rows go into slot i mod S; iteration i is handed
+    to the monitor (in order) once every child has posted it — checked without waiting, so the
+    parent only waits when it is S iterations ahead of a child, or at the end (`drain`)."""
 
-    def mine(i: int, x: Tensor, y: Tensor) -> None:
-        s = i % len(slots_x)
-        slots_x[s, rows], slots_y[s, rows] = x, y
-        for child in children:
-            child.wait_token()
-        monitor(i, slots_x[s], slots_y[s])
-        for child in children:
+    def __init__(self, rows: slice, children: list[_Child], slots_x: Tensor, slots_y: Tensor,
+                 monitor: Monitor) -> None:
+        self.rows, self.children, self.monitor = rows, children, monitor
+        self.slots_x, self.slots_y = slots_x, slots_y
+        self.pending: deque[int] = deque()
+
+    def __call__(self, i: int, x: Tensor, y: Tensor) -> None:
+        n = len(self.slots_x)
+        if len(self.pending) == n:   # slot i mod S still holds the oldest undelivered iteration
+            self._deliver(block=True)
+        self.slots_x[i % n, self.rows], self.slots_y[i % n, self.rows] = x, y
+        self.pending.append(i)
+        while self.pending and self._deliver(block=False):
+            pass
+
+    def drain(self) -> None:
+        while self.pending:
+            self._deliver(block=True)
+
+    def _deliver(self, block: bool) -> bool:
+        for child in self.children:
+            while child.ready == 0:
+                if not child.poll(block):
+                    return False
+        i = self.pending.popleft()
+        for child in self.children:
+            child.ready -= 1
+        n = len(self.slots_x)
+        self.monitor(i, self.slots_x[i % n], self.slots_y[i % n])
+        for child in self.children:
             child.ack()
-    return mine
+        return True
 
 
 def _fork(rows: slice, rows_fn: RowsFn, prob: object, monitored: bool,
@@ -165,6 +209,7 @@ def _fork(rows: slice, rows_fn: RowsFn, prob: object, monitored: bool,
     code = 0
     try:
         torch.set_num_threads(1)  # the parent's intra-op thread pool did not survive the fork
+        gc.disable()  # short-lived: no collections that would copy the inherited heap
         def post(i: int, x: Tensor, y: Tensor) -> None:
             n_slots = len(slots[0])
             if i >= n_slots and os.read(ack_r, 1) != b"a":   # slot i mod S is free again

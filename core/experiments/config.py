@@ -151,9 +151,9 @@ class AttackConfig(Section):
                        "nearer (auto)", label="Mapping prior", choices=PRIORS, advanced=True)
     disable: tuple[str, ...] = param((), "ST-GIA components to switch off (ablation)",
                                      label="Switch off", choices=COMPONENTS, metavar="C,...")
-    workers: int = param(0, "processes sharing each round's inversion (0 = auto: all cores in a "
-                         "top-level run, 1 inside a worker process or thread; ST_GIA_WORKERS=1 "
-                         "forces 1); results do not depend on it", label="Worker processes",
+    workers: int = param(1, "processes sharing each round's inversion (0 = auto: all cores in a "
+                         "top-level run, 1 inside a worker process or thread, or whatever "
+                         "ST_GIA_WORKERS says); results do not depend on it", label="Worker processes",
                          low=0, high=64, advanced=True)
 
 

@@ -61,6 +61,17 @@ class _Forward:
     out: Tensor
 
 
+@dataclass
+class _Tangent:
+    """Per-step cache of the tangent pass: ȧ_t, Ȧ_t (K,B,4H), ċ_t (list starts with ċ_0 = None)
+    and the output's tangent u = ȯut (K,B,C)."""
+
+    ad: list[Tensor]
+    Ad: list[Tensor]
+    cd: list[Tensor | None]
+    u: Tensor
+
+
 class LSTMMatching:
     """The matching loss and its closed-form gradient for one inversion problem.
 
@@ -164,16 +175,29 @@ class LSTMMatching:
 
     # ---- the matching loss and its gradient -------------------------------------------------
     def __call__(self, x: Tensor, y: Tensor, need_y: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(M (K,), ∂M/∂x (K,B,W,2), ∂M/∂y or None) at the dummies x, y (module docstring)."""
         f = self._forward(x)
         delta, p, q = self._delta(f.out, y)
         B = x.shape[1]
         loss, Vflat = self.distance(self._grads(f, delta / B if B > 1 else delta))
         V = self._split(Vflat)
-        # ---- tangent pass along the parameter direction V (forward mode) ----
+        tan = self._tangent(f, V)
+        ubar, rbar = (delta / B, tan.u / B) if B > 1 else (delta, tan.u)  # adjoints of ȯut, δ
+        obar, ybar = self._out_adjoint(rbar, f.out, y, p, q, need_y)
+        if self.reg is not None:
+            loss = loss + self.alpha * self._reg_value(x, f.out, y, p, q)
+        gx = self._reverse(f, tan, V, obar, ubar)
+        if self.reg == "tv":
+            gx = gx + self.alpha * _tv_grad(x)
+        return loss, gx, ybar
+
+    def _tangent(self, f: _Forward, V: dict[str, Tensor]) -> "_Tangent":
+        """Forward-mode pass along the per-row parameter direction V: ȧ_t, Ȧ_t, ċ_t and ȯut."""
         Wd, Ud, Vd, vd = V["weight_ih"], V.get("weight_hh"), V["out_weight"], V["out_bias"]
         bd = V["bias_ih"] + V["bias_hh"]
         H = self.H
-        ad_l, Ad_l, cd_l, hd = [], [], [None], None
+        tan = _Tangent([], [], [None], f.out)
+        hd = None
         for t in range(len(f.A)):
             ad = torch.baddbmm(bd[:, None, :], f.z[t], Wd.transpose(1, 2))
             if f.h[t] is not None:
@@ -182,17 +206,20 @@ class LSTMMatching:
             i, fg, g, o = f.A[t].unflatten(-1, (4, H)).unbind(-2)
             di, dfg, dg, do = Ad.unflatten(-1, (4, H)).unbind(-2)
             cd = di * g + i * dg
-            if cd_l[-1] is not None:
-                cd = cd + dfg * f.c[t] + fg * cd_l[-1]
+            if tan.cd[-1] is not None:
+                cd = cd + dfg * f.c[t] + fg * tan.cd[-1]
             T = f.T[t]
             hd = do * T + o * (1 - T * T) * cd
-            ad_l.append(ad); Ad_l.append(Ad); cd_l.append(cd)
-        u = torch.baddbmm(vd[:, None, :], f.h[-1], Vd.transpose(1, 2)) + hd @ self.VT  # ȯut
-        # ---- reverse sweep of φ = (1/B) Σ_b δ_b·ȯut_b (+ the regulariser) ----
-        ubar, rbar = (delta / B, u / B) if B > 1 else (delta, u)  # adjoints of ȯut and of δ
-        obar, ybar = self._out_adjoint(rbar, f.out, y, p, q, need_y)
-        if self.reg is not None:
-            loss = loss + self.alpha * self._reg_value(x, f.out, y, p, q)
+            tan.ad.append(ad); tan.Ad.append(Ad); tan.cd.append(cd)
+        tan.u = torch.baddbmm(vd[:, None, :], f.h[-1], Vd.transpose(1, 2)) + hd @ self.VT
+        return tan
+
+    def _reverse(self, f: _Forward, tan: "_Tangent", V: dict[str, Tensor], obar: Tensor,
+                 ubar: Tensor) -> Tensor:
+        """Reverse sweep over the primal and tangent recurrences from the adjoints of out (ō)
+        and ȯut (ū): returns ∂φ/∂x (K,B,W,2). Ā / Ǡ: adjoints of the gates and their tangents."""
+        Wd, Ud, Vd = V["weight_ih"], V.get("weight_hh"), V["out_weight"]
+        H = self.H
         hbar = obar @ self.V + torch.bmm(ubar, Vd)
         hdbar = ubar @ self.V
         cbar = cdbar = None
@@ -200,34 +227,34 @@ class LSTMMatching:
         for t in range(len(f.A) - 1, -1, -1):
             A, T, dA = f.A[t], f.T[t], f.dA[t]
             i, fg, g, o = A.unflatten(-1, (4, H)).unbind(-2)
-            di, dfg, dg, do = Ad_l[t].unflatten(-1, (4, H)).unbind(-2)
-            cd, Tp = cd_l[t + 1], 1 - T * T
+            di, dfg, dg, do = tan.Ad[t].unflatten(-1, (4, H)).unbind(-2)
+            cd, Tp = tan.cd[t + 1], 1 - T * T
+            # h = o·tanh(c),  ḣ = ȯ·tanh(c) + o·(1 − tanh²c)·ċ
             o_bar = hbar * T + hdbar * Tp * cd
             od_bar = hdbar * T
             Tbar = hbar * o + hdbar * do - 2 * T * (hdbar * o * cd)
             cbar = Tbar * Tp if cbar is None else cbar + Tbar * Tp
             cdbar = hdbar * o * Tp if cdbar is None else cdbar + hdbar * o * Tp
-            c_prev, cd_prev = f.c[t], cd_l[t]
+            # c = f·c₋ + i·g,  ċ = ḟ·c₋ + f·ċ₋ + i̇·g + i·ġ
+            c_prev, cd_prev = f.c[t], tan.cd[t]
             if c_prev is None:
-                zero = torch.zeros_like(cbar)
-                f_bar, fd_bar = zero, zero
+                f_bar = fd_bar = torch.zeros_like(cbar)
             else:
                 f_bar = cbar * c_prev + cdbar * cd_prev
                 fd_bar = cdbar * c_prev
             Abar = torch.cat([cbar * g + cdbar * dg, f_bar, cbar * i + cdbar * di, o_bar], -1)
             Adbar = torch.cat([cdbar * g, fd_bar, cdbar * i, od_bar], -1)
+            # Ȧ = A'(a)·ȧ:  ǡ = Ǡ·A',  ā = (Ā + Ǡ·ȧ·dA'/dA)·A'
             adbar = Adbar * dA
-            abar = (Abar + Adbar * ad_l[t] * (1 - 2 * A - self.tmask)) * dA
+            abar = (Abar + Adbar * tan.ad[t] * (1 - 2 * A - self.tmask)) * dA
+            # a = W_ih z + W_hh h₋ + b,  ȧ = Ẇ_ih z + Ẇ_hh h₋ + W_hh ḣ₋ + ḃ
             zbar = abar @ self.W_ih + torch.bmm(adbar, Wd)
             xbar.append(zbar * self.s if self.s != 1.0 else zbar)
             if f.h[t] is not None:
                 hbar = abar @ self.W_hh + torch.bmm(adbar, Ud)
                 hdbar = adbar @ self.W_hh
                 cbar, cdbar = cbar * fg + cdbar * dfg, cdbar * fg
-        gx = torch.stack(xbar[::-1], 2)
-        if self.reg == "tv":
-            gx = gx + self.alpha * _tv_grad(x)
-        return loss, gx, ybar
+        return torch.stack(xbar[::-1], 2)
 
     def _out_adjoint(self, rbar: Tensor, out: Tensor, y: Tensor, p: Tensor | None,
                      q: Tensor | None, need_y: bool) -> tuple[Tensor, Tensor | None]:

@@ -1,15 +1,25 @@
 """Attack throughput: the batched engine against a naive per-client loop, and the paper-scale run.
 
 Run: python bench/bench_attack.py [--clients 1,10,100,1000] [--iters 10] [--paper-scale]
+         [--workers 0] [--repeats 3]
 
 The naive loop is written the way reference implementations (DLG, iDLG) do it: an nn.LSTM +
 nn.Linear model, per client `torch.autograd.grad(..., create_graph=True)`, one client after
 another. Both sides run the same number of gradient-matching iterations on the same uploads;
-we report client-iterations per second (median of repeats) and the ratio, in the same run.
+we report client-iterations per second (median of repeats) and the ratio, in the same run, for
+the engine's closed-form gradient (the default path) and for its autograd reference path
+(double backward, what the engine did before). Throughput is given per wall second and per CPU
+second of this process: on a shared machine the CPU-time figures move less with the load
+(printed), the wall figures are what a user waits.
+
+--paper-scale adds the paper-scale run (100 clients × 50 rounds × 200 iterations, W = 1) in
+this process, with `--workers` processes per inversion (0 = auto: all cores), and the same run
+with 1 worker for comparison when --workers is not 1.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -48,53 +58,70 @@ def naive_attack(params: dict, uploads: dict, K: int, iters: int, lr: float = 0.
             opt.step()
 
 
-def batched_attack(params: dict, uploads: dict, K: int, iters: int) -> None:
+def batched_attack(params: dict, uploads: dict, K: int, iters: int, autograd: bool = False) -> None:
     spec = registry.get("dlg")  # plain DLG recipe: same work per iteration as the naive loop
     prob = Problem(params, uploads, torch.randn(K, 1, 1, 2), torch.randn(K, 1, 2),
                    torch.zeros(K, 1, 1, dtype=torch.bool), False)
-    invert(spec, ModelSpec(), prob, iters)
+    invert(spec, ModelSpec(), prob, iters, autograd=autograd)
 
 
-def throughput(fn, K: int, iters: int, repeats: int) -> float:
-    times = []
+def throughput(fn, K: int, iters: int, repeats: int) -> tuple[float, float]:
+    """(client-iterations per wall second, per CPU second of this process), medians."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(K, iters)
-        times.append(time.perf_counter() - t0)
-    return K * iters / statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return K * iters / statistics.median(wall), K * iters / statistics.median(cpu)
 
 
 def compare(clients: list[int], iters: int, repeats: int) -> None:
     spec = ModelSpec()
     gen = torch.Generator().manual_seed(0)
     params = init_params(spec, gen)
-    print(f"{'clients':>8} {'batched it/s':>14} {'naive it/s':>12} {'ratio':>8}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+          f"client-iterations/s per wall second (per CPU second); medians of {repeats}")
+    print(f"{'clients':>8} {'engine':>18} {'engine autograd':>18} {'naive':>14} "
+          f"{'ratio':>14} {'ratio autograd':>15}")
     for K in clients:
         x, y = torch.rand(K, 1, 1, 2, generator=gen), torch.rand(K, 1, 2, generator=gen)
         up = {n: g.detach() for n, g in per_client_grads(params, x, y, spec).items()}
-        b = throughput(lambda k, i: batched_attack(params, up, k, i), K, iters, repeats)
         naive_iters = max(1, iters if K <= 100 else iters // 5)  # keep the naive side bounded
+        b = throughput(lambda k, i: batched_attack(params, up, k, i), K, iters, repeats)
+        a = throughput(lambda k, i: batched_attack(params, up, k, i, True), K, iters, repeats)
         n = throughput(lambda k, i: naive_attack(params, up, k, i), K, naive_iters,
-                       1 if K >= 100 else repeats)
-        print(f"{K:>8} {b:>14.0f} {n:>12.0f} {b / n:>7.1f}x", flush=True)
+                       1 if K >= 1000 else repeats)
+        print(f"{K:>8} {b[0]:>9.0f} ({b[1]:>6.0f}) {a[0]:>9.0f} ({a[1]:>6.0f}) "
+              f"{n[0]:>6.0f} ({n[1]:>5.0f}) {b[0] / n[0]:>6.1f}x ({b[1] / n[1]:>4.0f}x) "
+              f"{a[0] / n[0]:>6.1f}x ({a[1] / n[1]:>4.0f}x)", flush=True)
 
 
-def paper_scale(dataset: str, roads: str | None, attack: str) -> None:
+def paper_scale(dataset: str, roads: str | None, attack: str, workers: int) -> None:
+    from core.attacks.shards import resolve_workers
     from core.experiments import runner
     from core.experiments.config import RunConfig
     from core.experiments.setup import prepare
 
-    cfg = RunConfig.build(dataset=dataset, roads=roads, attack=attack, clients=100, rounds=50,
-                          window=1, iters=200, seed=0)
-    t0 = time.perf_counter()
-    prep = prepare(cfg)
-    t1 = time.perf_counter()
-    res = runner.run(prep, {attack: registry.get(attack)})
-    t2 = time.perf_counter()
-    r = res.attacks[attack]
-    print(f"paper-scale {attack} on {dataset}: 100 clients x 50 rounds x 200 iters: "
-          f"prepare {t1 - t0:.1f} s, run {t2 - t1:.1f} s (attack {sum(a.seconds for a in r):.1f} s); "
-          f"ASR round 1 {r[0].asr:.3f}, round 50 {r[-1].asr:.3f}")
+    runs = [workers] if resolve_workers(workers) == 1 else [workers, 1]
+    asr = []
+    for w in runs:
+        cfg = RunConfig.build(dataset=dataset, roads=roads, attack=attack, clients=100, rounds=50,
+                              window=1, iters=200, seed=0, workers=w)
+        t0, c0 = time.perf_counter(), time.process_time()
+        prep = prepare(cfg)
+        t1 = time.perf_counter()
+        res = runner.run(prep, {attack: registry.get(attack)})
+        t2, c2 = time.perf_counter(), time.process_time()
+        r = res.attacks[attack]
+        asr.append([a.asr for a in r])
+        print(f"paper-scale {attack} on {dataset}, {resolve_workers(w)} worker(s), load average "
+              f"{os.getloadavg()[0]:.2f}: 100 clients x 50 rounds x 200 iters: prepare "
+              f"{t1 - t0:.1f} s, run {t2 - t1:.1f} s (attack {sum(a.seconds for a in r):.1f} s, "
+              f"this process's CPU {c2 - c0:.1f} s); ASR round 1 {r[0].asr:.3f}, round 50 "
+              f"{r[-1].asr:.3f}", flush=True)
+    if len(asr) == 2:
+        print(f"same per-round ASR with {resolve_workers(workers)} and 1 worker(s): {asr[0] == asr[1]}")
 
 
 def main() -> None:
@@ -106,6 +133,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="demo")
     ap.add_argument("--roads", default=None)
     ap.add_argument("--attack", default="st-gia")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="paper-scale: processes per inversion (0: auto; not 1: also the 1-worker run)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1, as the CLI; 0: torch default)")
     a = ap.parse_args()
     if a.threads:
@@ -113,7 +142,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     compare([int(c) for c in a.clients.split(",")], a.iters, a.repeats)
     if a.paper_scale:
-        paper_scale(a.dataset, a.roads, a.attack)
+        paper_scale(a.dataset, a.roads, a.attack, a.workers)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ from ui.jobcore import Job, Stopped, app_env, child_main, run_work, torch_thread
 POLL_SECONDS = 0.7
 SLOW_POLL_SECONDS = 2.5
 WORKER_ENV = "ST_GIA_WORKER"
-# Imported once by the fork server, so a forked worker starts warm (torch._dynamo: the first
-# optimizer step imports it lazily, 1.3 s).
-PRELOAD = ["torch", "torch.optim", "torch._dynamo", "numpy", "scipy.spatial", "core.experiments.runner",
+# Imported once by the fork server, so a forked worker starts warm. (No torch.optim/_dynamo:
+# the attack engine's Adam is hand-written, nothing on the run path builds a torch optimiser.)
+PRELOAD = ["torch", "numpy", "scipy.spatial", "core.experiments.runner",
            "core.experiments.report", "core.experiments.setup", "ui.jobcore", "ui.work",
            "ui.warm"]
 # Threads mode only: see `tune_process`.

@@ -4,7 +4,7 @@ Inputs are dicts {name: (K, *shape)} of dummy and true per-client gradients.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -48,4 +48,73 @@ def gaussian_kernel(dummy: Grads, true: Grads) -> Tensor:
 
 DISTANCES: dict[str, Callable[[Grads, Grads], Tensor]] = {
     "l2": l2_squared, "cosine": cosine, "gaussian": gaussian_kernel,
+}
+
+
+# ---- closed-form ∂D/∂G (the engine's fast path, `core.attacks.matching`) -------------------
+# A distance is prepared once per problem from the true gradients, layer by layer (K, n_l) in
+# parameter order, and `zero[l]` marking layers whose dummy gradient is structurally zero (e.g.
+# weight_hh for a one-point window: h_0 = 0), which then cost nothing per iteration. The prepared
+# function takes the dummy gradients of the other layers flattened (K, P) and returns
+# (D (K,), ∂D/∂G (K, P)); what depends on the true gradients alone (norms, σ_l, the zero
+# layers' constant terms) is computed once.
+PreparedDistance = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+def _live(true: Sequence[Tensor], zero: Sequence[bool]) -> Tensor:
+    return torch.cat([t for t, z in zip(true, zero) if not z], 1)
+
+
+def l2_squared_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:
+    """D = ‖G − T‖², ∂D/∂G = 2(G − T) (`l2_squared`); zero layers add ‖T_l‖²."""
+    t = _live(true, zero)
+    const = sum((tl.pow(2).sum(1) for tl, z in zip(true, zero) if z), t.new_zeros(t.shape[0]))
+
+    def d(g: Tensor) -> tuple[Tensor, Tensor]:
+        diff = g - t
+        return diff.pow(2).sum(1) + const, 2 * diff
+    return d
+
+
+def cosine_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:
+    """D = 1 − ⟨G, T⟩/(‖G‖‖T‖ + ε), ∂D/∂G = −T/den + ⟨G, T⟩‖T‖ G/(‖G‖ den²) (`cosine`)."""
+    t = _live(true, zero)
+    t_norm = torch.cat(list(true), 1).norm(dim=1, keepdim=True)
+
+    def d(g: Tensor) -> tuple[Tensor, Tensor]:
+        num = (g * t).sum(1, keepdim=True)
+        g_norm = g.norm(dim=1, keepdim=True)
+        den = g_norm * t_norm + 1e-12
+        grad = -t / den + (num * t_norm / (den * den)) * g / g_norm.clamp_min(1e-30)
+        return (1 - num / den)[:, 0], grad
+    return d
+
+
+def gaussian_kernel_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:
+    """D = Σ_l w_l(1 − exp(−e_l/σ_l)), e_l = ‖G_l − T_l‖²; ∂D/∂G_l = w_l e^{−e_l/σ_l}·2(G_l − T_l)/σ_l
+    (`gaussian_kernel`: the same weights and σ_l)."""
+    n = len(true)
+    weights = torch.tensor([1.0 / (i + 1) for i in range(n)])
+    weights = (weights / weights.sum()).to(true[0].dtype)
+    sigma = torch.stack([(tl.var(dim=1, unbiased=False) * tl.shape[1]).clamp_min(1e-12)
+                         for tl in true], 1)                                    # (K, L)
+    live = [i for i in range(n) if not zero[i]]
+    const = sum((weights[i] * (1 - torch.exp(-true[i].pow(2).sum(1) / sigma[:, i]))
+                 for i in range(n) if zero[i]), sigma.new_zeros(sigma.shape[0]))
+    t = _live(true, zero)
+    w, sg = weights[live], sigma[:, live]
+    layer = torch.repeat_interleave(torch.arange(len(live)),
+                                    torch.tensor([true[i].shape[1] for i in live]))  # (P,)
+
+    def d(g: Tensor) -> tuple[Tensor, Tensor]:
+        diff = g - t
+        e = torch.zeros_like(sg).index_add_(1, layer, diff * diff)                  # (K, L')
+        k = torch.exp(-e / sg)
+        coef = w * k / sg
+        return (w * (1 - k)).sum(1) + const, 2 * diff * coef[:, layer]
+    return d
+
+
+DISTANCE_GRADS: dict[str, Callable[[Sequence[Tensor], Sequence[bool]], PreparedDistance]] = {
+    "l2": l2_squared_grad, "cosine": cosine_grad, "gaussian": gaussian_kernel_grad,
 }

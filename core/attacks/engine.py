@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from core.attacks import matching
 from core.attacks.distances import DISTANCES
+from core.attacks.shards import run_sharded, shard_bounds
 from core.attacks.spec import AttackSpec
 from core.models.recurrent import ModelSpec, forward, per_client_grads
 
@@ -53,54 +55,135 @@ def _regularizer(spec: AttackSpec, model: ModelSpec, params: dict[str, Tensor], 
     raise ValueError(f"unknown regularizer {spec.regularizer!r}")
 
 
-def _step_signs(spec: AttackSpec, free: list[Tensor]) -> None:
-    if spec.optimizer == "signed-adam":  # InvGrad feeds Adam the sign of the gradient
-        for v in free:
-            if v.grad is not None:
-                v.grad.sign_()
+def lr_at(spec: AttackSpec, iters: int, i: int) -> float:
+    """Learning rate of iteration i: `spec.lr`·DECAY^(milestones ≤ i) — torch's MultiStepLR
+    (milestones counted with multiplicity) without building a torch.optim scheduler."""
+    return spec.lr * DECAY ** sum(1 for f in DECAY_AT if max(1, int(f * iters)) <= i)
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) on one flat tensor, op for op torch.optim.Adam's single-tensor
+    path (defaults β = (0.9, 0.999), ε = 1e-8), so results match it bit for bit. Hand-written:
+    building a torch.optim optimiser imports torch._dynamo (~1.7 s) and costs per-step
+    bookkeeping the engine does not need."""
+
+    def __init__(self, param: Tensor, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.param, self.betas, self.eps, self.t = param, betas, eps, 0
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+
+    def step(self, grad: Tensor, lr: float) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        step_size = lr / (1 - b1 ** self.t)
+        denom = (self.v.sqrt() / (1 - b2 ** self.t) ** 0.5).add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-step_size)
 
 
 def invert(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
            mapper: Callable[[np.ndarray], np.ndarray] | None = None,
-           monitor: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+           monitor: Callable[[int, Tensor, Tensor], None] | None = None,
+           autograd: bool = False, workers: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """Optimise the dummies; returns (x, y, final matching loss per row (K,)).
 
     `monitor(i, x, y)` sees the dummies after iteration i (evaluation only: AIT).
+    The matching loss's gradient is closed form (`core.attacks.matching`) where that module
+    covers the problem, else — or with `autograd=True`, the reference — double backward.
+    `workers` > 1 splits the rows over that many processes (`core.attacks.shards`; same result).
     """
-    known = prob.known_mask[..., None]
     if prob.y_fixed and bool(prob.known_mask.all()):
         iters = 0  # nothing left to optimise: every point is known (chained analytic targets)
-    x = prob.x0.clone().requires_grad_(True)
-    y = prob.y0.clone().requires_grad_(not prob.y_fixed)
-    free = [x] + ([] if prob.y_fixed else [y])
-    opt = torch.optim.Adam(free, lr=spec.lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, milestones=[max(1, int(f * iters)) for f in DECAY_AT], gamma=DECAY)
-    distance = DISTANCES[spec.distance]
+    shards = shard_bounds(prob.x0.shape[0], workers) if workers > 1 and iters > 0 else []
+    if len(shards) < 2:
+        return _invert_rows(spec, model, prob, iters, mapper, monitor, autograd)
+
+    def rows_fn(p: Problem, rows: slice, mon):
+        return _invert_rows(spec, model, _rows(p, rows), iters, mapper, mon, autograd)
+    return run_sharded(shards, prob.x0, prob.y0, iters, rows_fn, prob, monitor)
+
+
+def _rows(prob: Problem, rows: slice) -> Problem:
+    """The sub-problem of rows `rows` (shared weights stay shared)."""
+    return Problem(prob.params, {n: t[rows] for n, t in prob.target.items()}, prob.x0[rows],
+                   prob.y0[rows], prob.known_mask[rows], prob.y_fixed)
+
+
+def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
+                 mapper: Callable[[np.ndarray], np.ndarray] | None,
+                 monitor: Callable[[int, Tensor, Tensor], None] | None,
+                 autograd: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """`invert` on one process: `iters` Adam steps on the closed-form (or autograd) gradient,
+    each followed by the projection and the monitor."""
+    # x and y live in one flat buffer so that Adam, the sign step and the clamps are one op each
+    nx = prob.x0.numel()
+    flat = torch.cat([prob.x0.reshape(-1)] + ([] if prob.y_fixed else [prob.y0.reshape(-1)]))
+    x = flat[:nx].view_as(prob.x0)
+    y = prob.y0.clone() if prob.y_fixed else flat[nx:].view_as(prob.y0)
+    known = prob.known_mask[..., None]
+    fast = not autograd and matching.supported(spec, model, prob.params, y, prob.target)
+    step = _closed_form_step(spec, model, prob, y) if fast else _autograd_step(spec, model, prob)
     loss_rows = torch.zeros(x.shape[0])
     if iters == 0 and monitor is not None:
-        monitor(-1, prob.x0, y.detach())
-    for i in range(iters):
-        opt.zero_grad(set_to_none=True)
-        xi = torch.where(known, prob.x0, x)
-        grads = per_client_grads(prob.params, xi, y, model, create_graph=True)
-        loss_rows = distance(grads, prob.target) + spec.reg_weight * _regularizer(
-            spec, model, prob.params, xi, y)
-        loss_rows.sum().backward()
-        _step_signs(spec, free)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
+        monitor(-1, prob.x0, y)
+    opt = Adam(flat)
+    any_known = bool(prob.known_mask.any())
+    lrs = [lr_at(spec, iters, i) for i in range(iters)]
+    with torch.no_grad():
+        for i in range(iters):
+            loss_rows, gx, gy = step(x, y)
+            gx = gx.masked_fill(known, 0.0) if any_known else gx
+            grad = gx.reshape(-1) if prob.y_fixed else torch.cat([gx.reshape(-1), gy.reshape(-1)])
+            if spec.optimizer == "signed-adam":  # InvGrad feeds Adam the sign of the gradient
+                grad = grad.sign()
+            opt.step(grad, lrs[i])
             _project(spec, x, y, prob.y_fixed, model, mapper)
             if monitor is not None:
-                monitor(i, torch.where(known, prob.x0, x), y)
-    x_final = torch.where(known, prob.x0, x).detach()
-    return x_final, y.detach(), loss_rows.detach()
+                monitor(i, torch.where(known, prob.x0, x) if any_known else x.clone(), y)
+    return torch.where(known, prob.x0, x), y.clone(), loss_rows
+
+
+Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+
+
+def _closed_form_step(spec: AttackSpec, model: ModelSpec, prob: Problem, y: Tensor) -> Step:
+    """(x, y) -> (loss rows, ∂M/∂x, ∂M/∂y) from the hand-derived gradient (known points fixed)."""
+    loss_fn = matching.LSTMMatching(spec, model, prob.params, prob.target,
+                                    y.dtype.is_floating_point, prob.x0.shape[2])
+    known = prob.known_mask[..., None]
+    need_y, any_known = not prob.y_fixed, bool(prob.known_mask.any())
+
+    def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return loss_fn(torch.where(known, prob.x0, x) if any_known else x, y, need_y)
+    return step
+
+
+def _autograd_step(spec: AttackSpec, model: ModelSpec, prob: Problem) -> Step:
+    """The reference: generic double backward through `per_client_grads(create_graph=True)`."""
+    known = prob.known_mask[..., None]
+    distance = DISTANCES[spec.distance]
+
+    def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            yg = y.detach().requires_grad_(not prob.y_fixed)
+            xi = torch.where(known, prob.x0, xg)
+            grads = per_client_grads(prob.params, xi, yg, model, create_graph=True)
+            loss_rows = distance(grads, prob.target) + spec.reg_weight * _regularizer(
+                spec, model, prob.params, xi, yg)
+            free = [xg] + ([] if prob.y_fixed else [yg])
+            g = torch.autograd.grad(loss_rows.sum(), free)
+        return loss_rows.detach(), g[0], (g[1] if len(g) > 1 else None)
+    return step
 
 
 def _project(spec: AttackSpec, x: Tensor, y: Tensor, y_fixed: bool, model: ModelSpec,
              mapper: Callable[[np.ndarray], np.ndarray] | None) -> None:
     """Box constraint and/or mapping onto the map prior, in place (no grad)."""
+    if not (spec.box or (spec.mapping and mapper is not None)):
+        return
     if spec.box:
         x.clamp_(0.0, 1.0)
         if not y_fixed and model.head == "regression":

@@ -124,8 +124,10 @@ class AttackSession:
     def __init__(self, spec: AttackSpec, model: ModelSpec, normalizer: Normalizer, n_clients: int,
                  n_points: int, window: int, iters: int, seed: int,
                  mapper: Callable[[np.ndarray], np.ndarray] | None = None,
-                 vocab: np.ndarray | None = None, threshold_m: float = ASR_THRESHOLD_M) -> None:
+                 vocab: np.ndarray | None = None, threshold_m: float = ASR_THRESHOLD_M,
+                 workers: int = 1) -> None:
         self.spec, self.model, self.norm = spec, model, normalizer
+        self.workers = workers  # processes per inversion (`core.attacks.shards`), same results
         self.window, self.iters, self.threshold = window, iters, threshold_m
         self.mapper, self.vocab = mapper, vocab  # vocab: (C, 2) normalised, classification head
         self.gen = torch.Generator().manual_seed(seed)
@@ -329,8 +331,11 @@ class AttackSession:
             z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
             first[(first < 0) & (self._error_m(z - truth_r) < self.threshold)] = i + 1
 
-        solver = invert_lm if self.spec.optimizer == "lm" and y_fixed else invert
-        x, y, loss = solver(self.spec, self.model, prob, self.iters, self.mapper, monitor)
+        if self.spec.optimizer == "lm" and y_fixed:
+            x, y, loss = invert_lm(self.spec, self.model, prob, self.iters, self.mapper, monitor)
+        else:
+            x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor,
+                                workers=self.workers)
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()

@@ -174,6 +174,10 @@ class AttackConfig(Section):
                        "layer's gradient (iDLG); both (compare-attacks only) = each attack twice, "
                        "for a like-for-like table", label="Label", choices=LABEL_MODES,
                        advanced=True)
+    workers: int = param(1, "processes sharing each round's inversion (0 = auto: all cores in a "
+                         "top-level run, 1 inside a worker process or thread, or whatever "
+                         "ST_GIA_WORKERS says); results do not depend on it", label="Worker processes",
+                         low=0, high=64, advanced=True)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ _FED = ("clients", "rounds", "window", "batch", "protocol", "history", "algorith
         "server_optimizer", "server_lr", "local_lr", "local_steps", "clients_per_round", "seed")
 _EVAL = ("threshold_m", "heldout_per_client")
 _BUDGET = ("epsilon_scope", "delta", "clip_norm", "alpha", "reuse", "radius_km")
-_RUN = _DATA + _MODEL + _FED + _EVAL
+_RUN = _DATA + _MODEL + _FED + _EVAL + ("workers",)  # workers: processes per inversion
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from core.attacks.session import AttackSession, RoundAttack
+from core.attacks.shards import resolve_workers
 from core.attacks.spec import AttackSpec
 from core.experiments.setup import Prepared
 from core.federated.defense_hook import ClientDefense
@@ -95,10 +96,11 @@ def run(prep: Prepared, attacks: dict[str, AttackSpec], defense: ClientDefense |
     iters = iters or prep.config.attack.iters
     mapper = prep.mapper() if any(a.mapping for a in attacks.values()) else None
     vocab_n = prep.normalizer.normalize(prep.vocab)
+    workers = resolve_workers(prep.config.attack.workers)  # same results for any value
     sessions = {name: AttackSession(spec, prep.model, prep.normalizer, prep.population.n_clients,
                                     prep.n_points, prep.fed.window, iters,
                                     prep.config.federation.seed + 1, mapper, vocab_n,
-                                    prep.config.evaluation.threshold_m)
+                                    prep.config.evaluation.threshold_m, workers)
                 for name, spec in attacks.items()}
     result = RunResult(prep, {name: [] for name in attacks})
     defense = defense or ClientDefense()

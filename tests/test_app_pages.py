@@ -390,3 +390,33 @@ def test_a_round_too_slow_for_the_shutdown_is_saved_from_its_live_document(monke
     if mode == "process":
         job._proc.join(timeout=30)
         assert not job._proc.is_alive()
+
+
+# ---- the workspace key: kept by the browser, never in a link --------------------------------
+
+def test_the_router_has_the_browser_keep_the_workspace_key():
+    from ui import session
+    at = app("app.py")
+    key = at.session_state["_workspace_key"]
+    assert session.valid_key(key)
+    [script] = [h.proto.body for h in at.get("html") if "st_gia_workspace" in h.proto.body]
+    assert f"st_gia_workspace={key};" in script and "SameSite=Strict" in script
+    assert key not in json.dumps(dict(at.query_params))
+
+
+def test_a_reload_adopts_the_key_the_browser_sent(monkeypatch):
+    from ui import session
+    monkeypatch.setattr(session, "_cookie_key", lambda: "k" * 22)
+    at = app("app.py")
+    assert at.session_state["_workspace_key"] == "k" * 22
+    assert not [h for h in at.get("html") if "st_gia_workspace" in h.proto.body]  # already kept
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 20 + "';alert(1);'", "a b" * 10])
+def test_a_pasted_key_that_is_not_a_workspace_key_is_refused(bad):
+    at = app("pages/history.py")
+    mine = at.session_state["_workspace_key"]
+    at.text_input(key="ws_key").set_value(bad).run()
+    at.button(key="ws_use").click().run()
+    assert not at.exception and at.session_state["_workspace_key"] == mine
+    assert any("not a workspace key" in e.value for e in at.error)

@@ -6,9 +6,11 @@ a frozen RunConfig -> a core call -> a core.viz figure); shared Streamlit helper
 import streamlit as st
 
 from ui.jobs import warm_up
+from ui.session import remember_workspace
 
 st.set_page_config(page_title="ST-GIA Lab", page_icon=":material/satellite_alt:", layout="wide")
 warm_up()  # start the worker fork server (torch, core, demo city preloaded) once per server
+remember_workspace()  # a reload reopens this browser's private runs (docs/workspaces.md)
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -14,13 +14,15 @@ store = session.store()
 me = session.workspace()
 
 with st.expander("Your workspace key (private runs)"):
-    st.markdown("Runs on your own data are private to this key. It is new for every browser "
-                "session: keep it to reopen your private runs after a reload or a restart.")
+    st.markdown("Runs on your own data are private to this key, and only runs made with it can "
+                "be deleted with it. This browser remembers it (a cookie of this site, never part "
+                "of a link); keep a copy to open your private runs from another browser.")
     st.code(me, language=None)
     other = st.text_input("Switch to a saved key", key="ws_key", type="password")
     if st.button("Use this key", key="ws_use") and other.strip():
-        session.set_workspace(other)
-        st.rerun()
+        if session.set_workspace(other):
+            st.rerun()
+        st.error("That is not a workspace key: it has 16 to 128 letters, digits, '-' or '_'.")
 
 kinds = ["all", "attack", "compare-attacks", "ablation", "compare-defenses", "defense-maps"]
 kind = st.segmented_control("Kind", kinds, default="all", key="hist_kind")
@@ -95,4 +97,6 @@ if info.deletable_by(me):
         store.delete(info.id, me)
         st.toast("Deleted.")
         st.rerun()
+else:
+    st.caption("Made in another workspace: only its maker can delete it.")
 any_view(info.kind, doc, key="hist")

@@ -211,7 +211,14 @@ def test_history_reopen_compare_delete(isolated):
     second = finish(lab, "lab_job")
     at = app("pages/history.py")
     assert len(at.dataframe[0].value) == 2
+    # another visitor sees the public demo runs but cannot delete them
     at = app("pages/history.py", run=first.run_id)
+    assert not [b for b in at.button if b.key == "hist_delete"]
+    assert any("only its maker" in c.value for c in at.caption)
+    at = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    at.session_state["_workspace_key"] = lab.session_state["_workspace_key"]
+    at.query_params["run"] = first.run_id
+    at.run()
     [args] = map_args(at)
     assert_map_shows(args, first.doc["reconstructions"],
                      client=first.doc["reconstructions"]["clients"][0]["client"])
@@ -303,3 +310,113 @@ def test_worker_stop_and_progress(monkeypatch, mode):
     job.stop()
     job = finish(at, "job", timeout=30)
     assert job.status == "stopped" and job.doc["stopped"] and job.doc["done"] < 100
+
+
+# ---- nothing finished is lost when the server stops -----------------------------------------
+
+def _stubborn(job):
+    """Finishes two rounds, publishes them as its live document, then never checks for a stop."""
+    import time
+    job.total = 10
+    job.partial = {"config": {}, "rounds": [{"round": 1}, {"round": 2}], "live": True}
+    job.event({"round": 2}, done=2)
+    time.sleep(120)
+    return {"done": 10}
+
+
+def _saving_job_app():
+    import importlib
+
+    import streamlit as st
+
+    from ui import jobs, session
+    from ui.work import save_doc
+    mod = importlib.import_module(st.session_state["work_module"])
+    work = getattr(mod, st.session_state["work_name"])
+    if st.button("go"):
+        jobs.start("job", jobs.Job("attack", "t", session.workspace(), False), work,
+                   save_doc(session.store(), "attack"))
+
+
+def _start_saving_job(monkeypatch, mode: str, work: str, rounds: int = 3):
+    monkeypatch.setenv("ST_GIA_WORKER", mode)
+    at = AppTest.from_function(_saving_job_app, default_timeout=60)
+    at.session_state["work_module"] = __name__
+    at.session_state["work_name"] = work
+    at.run()
+    at.button[0].click().run()
+    job = at.session_state["job"]
+    t0 = time.time()
+    while job.done < rounds and time.time() - t0 < 60:
+        time.sleep(0.02)
+    assert job.done >= rounds, job
+    return at, job
+
+
+def test_sigterm_to_a_worker_saves_its_finished_rounds(monkeypatch, isolated):
+    import os
+    import signal
+    at, job = _start_saving_job(monkeypatch, "process", "_stoppable")
+    os.kill(job._proc.pid, signal.SIGTERM)
+    job = finish(at, "job", timeout=60)
+    assert job.status == "stopped" and job.doc["stopped"] and 3 <= job.doc["done"] < 100
+    assert isolated.info(job.run_id, "anyone").status == "stopped"
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_server_exit_saves_running_jobs_as_stopped(monkeypatch, isolated, mode):
+    from ui import jobs
+    at, job = _start_saving_job(monkeypatch, mode, "_stoppable")
+    assert job in jobs.live_jobs().running()
+    assert jobs.live_jobs().stop_all(timeout=60) >= 1      # what atexit runs
+    assert job.status == "stopped" and job not in jobs.live_jobs().running()
+    info = isolated.info(job.run_id, "anyone")
+    assert info.status == "stopped" and isolated.get(job.run_id, "anyone")["done"] < 100
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_round_too_slow_for_the_shutdown_is_saved_from_its_live_document(monkeypatch, isolated,
+                                                                            mode):
+    from ui import jobs
+    at, job = _start_saving_job(monkeypatch, mode, "_stubborn", rounds=2)
+    t0 = time.time()
+    while job.partial is None and time.time() - t0 < 30:
+        time.sleep(0.02)
+    jobs.live_jobs().stop_all(timeout=0.5)
+    assert job.status == "stopped" and job.run_id is not None
+    doc = isolated.get(job.run_id, "anyone")
+    assert doc["stopped"] is True and "live" not in doc and len(doc["rounds"]) == 2
+    assert isolated.count() == 1
+    if mode == "process":
+        job._proc.join(timeout=30)
+        assert not job._proc.is_alive()
+
+
+# ---- the workspace key: kept by the browser, never in a link --------------------------------
+
+def test_the_router_has_the_browser_keep_the_workspace_key():
+    from ui import session
+    at = app("app.py")
+    key = at.session_state["_workspace_key"]
+    assert session.valid_key(key)
+    [script] = [h.proto.body for h in at.get("html") if "st_gia_workspace" in h.proto.body]
+    assert f"st_gia_workspace={key};" in script and "SameSite=Strict" in script
+    assert key not in json.dumps(dict(at.query_params))
+
+
+def test_a_reload_adopts_the_key_the_browser_sent(monkeypatch):
+    from ui import session
+    monkeypatch.setattr(session, "_cookie_key", lambda: "k" * 22)
+    at = app("app.py")
+    assert at.session_state["_workspace_key"] == "k" * 22
+    assert not [h for h in at.get("html") if "st_gia_workspace" in h.proto.body]  # already kept
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 20 + "';alert(1);'", "a b" * 10])
+def test_a_pasted_key_that_is_not_a_workspace_key_is_refused(bad):
+    at = app("pages/history.py")
+    mine = at.session_state["_workspace_key"]
+    at.text_input(key="ws_key").set_value(bad).run()
+    at.button(key="ws_use").click().run()
+    assert not at.exception and at.session_state["_workspace_key"] == mine
+    assert any("not a workspace key" in e.value for e in at.error)

@@ -54,11 +54,15 @@ def test_private_runs_are_visible_only_to_their_owner(store):
     assert store.get(mine, "alice") is None
 
 
-def test_public_runs_can_be_deleted_and_kind_filter(store):
+def test_only_the_maker_deletes_a_public_run_and_kind_filter(store):
     a = store.save("attack", DOC, owner="alice", private=False)
     store.save("ablation", {"config": {}, "variants": {}}, owner="alice", private=False)
     assert [r.kind for r in store.list("x", kind="ablation")] == ["ablation"]
-    assert store.delete(a, "bob") is True
+    info = store.info(a, "bob")
+    assert info is not None and not info.deletable_by("bob") and info.deletable_by("alice")
+    assert store.delete(a, "bob") is False              # bob sees alice's demo run, may not delete it
+    assert store.count() == 2
+    assert store.delete(a, "alice") is True
     assert store.count() == 1
 
 

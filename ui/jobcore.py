@@ -12,6 +12,7 @@ the page over a pipe.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -67,6 +68,9 @@ class Job:
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _stop_remote: Any = field(default=None, repr=False)   # multiprocessing Event of a child
+    _proc: Any = field(default=None, repr=False)          # the worker process, if any
+    _ended: bool = field(default=False, repr=False)
+    _end_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def running(self) -> bool:
@@ -81,6 +85,19 @@ class Job:
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
+
+    def claim_end(self) -> bool:
+        """True for the one caller that may record this job's end (and save its result)."""
+        with self._end_lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+    def kill(self) -> None:
+        """End the worker process now (a shutdown that cannot wait any longer)."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
 
     def event(self, ev: dict, done: int | None = None, total: int | None = None) -> None:
         """Record a progress event (without the live RunResult object it may carry)."""
@@ -161,10 +178,19 @@ def app_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
 
 
+def stop_on_signals(stop_event) -> None:
+    """In a worker: SIGTERM asks the work to stop after its current round (what finished is sent
+    to the page and saved as stopped); SIGINT is ignored, because Ctrl-C in the server's
+    terminal reaches the whole process group and the server stops its jobs itself."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_event.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def child_main(conn, stop_event, work: Callable[[Any], dict],
                env: dict[str, str] | None = None) -> None:
     """Entry point of a worker process. `env`: the page's `ST_GIA_*` settings (the fork
     server's environment is the one it started with)."""
+    stop_on_signals(stop_event)
     if env is not None:
         for k in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
             del os.environ[k]
@@ -175,3 +201,77 @@ def child_main(conn, stop_event, work: Callable[[Any], dict],
         conn.send(("end", outcome, payload))
     finally:
         conn.close()
+
+
+SHUTDOWN_ENV = "ST_GIA_SHUTDOWN_SECONDS"
+
+
+def shutdown_seconds() -> float:
+    """How long a stopping server waits for its runs' current rounds (`$ST_GIA_SHUTDOWN_SECONDS`,
+    default 30)."""
+    try:
+        return max(0.0, float(os.environ.get(SHUTDOWN_ENV, "30") or 30))
+    except ValueError:
+        return 30.0
+
+
+class LiveJobs:
+    """The running jobs of one server process, so that stopping the server keeps their work.
+
+    `stop_all` (registered with `atexit` by `ui.jobs`; Streamlit turns SIGTERM and Ctrl-C into
+    a normal exit) asks every job to stop after its current round and waits for the results to
+    be saved as stopped. A job that does not end in time is saved from its live document (the
+    rounds finished so far) when it has one, and its worker is killed. Only the server's exit
+    reads this registry; no session can list another session's jobs through it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[int, tuple[Job, Callable[[Job, dict], Any] | None]] = {}
+
+    def add(self, job: Job, save: Callable[[Job, dict], Any] | None) -> None:
+        with self._lock:
+            self._jobs[id(job)] = (job, save)
+
+    def discard(self, job: Job) -> None:
+        with self._lock:
+            self._jobs.pop(id(job), None)
+
+    def running(self) -> list[Job]:
+        with self._lock:
+            return [j for j, _ in self._jobs.values() if j.running]
+
+    def stop_all(self, timeout: float | None = None) -> int:
+        """Stop every running job and wait up to `timeout` s for them to end; the number of jobs
+        that were running."""
+        with self._lock:
+            entries = [(j, save) for j, save in self._jobs.values() if j.running]
+        for job, _ in entries:
+            job.stop()
+        deadline = time.time() + (shutdown_seconds() if timeout is None else timeout)
+        for job, save in entries:
+            while job.running and time.time() < deadline:
+                time.sleep(0.05)
+            if job.running:
+                save_live(job, save)
+        return len(entries)
+
+
+def save_live(job: Job, save: Callable[[Job, dict], Any] | None) -> None:
+    """Save a job that could not finish its round in time from its live document (the rounds
+    finished so far), marked stopped; then end its worker."""
+    if not job.claim_end():
+        return
+    doc = dict(job.partial) if isinstance(job.partial, dict) else None
+    if doc is not None and save is not None:
+        doc.pop("live", None)
+        doc["stopped"] = True
+        try:
+            job.run_id = save(job, doc)
+        except Exception:  # noqa: BLE001 - the server is exiting: log and go on
+            traceback.print_exc(file=sys.stderr)
+    job.doc = doc
+    job.message = "stopped with the server; the finished rounds are kept"
+    job.finished = time.time()
+    job.status = "stopped"
+    job.kill()

@@ -14,6 +14,7 @@ metrics) often, the map and charts every couple of seconds.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -25,7 +26,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from ui.jobcore import Job, Stopped, app_env, child_main, run_work, torch_threads  # noqa: F401
+from ui.jobcore import (Job, LiveJobs, Stopped, app_env, child_main, run_work,  # noqa: F401
+                        torch_threads)
 
 POLL_SECONDS = 0.7
 SLOW_POLL_SECONDS = 2.5
@@ -106,7 +108,19 @@ def _noop() -> None:
     pass
 
 
-def _finish(job: Job, outcome: tuple[str, Any], save) -> None:
+@st.cache_resource(show_spinner=False)
+def live_jobs() -> LiveJobs:
+    """This server process's running jobs (one registry per process, holding no session's
+    data for other sessions): stopped and saved when the server exits (`LiveJobs.stop_all`)."""
+    registry = LiveJobs()
+    atexit.register(registry.stop_all)
+    return registry
+
+
+def _finish(job: Job, outcome: tuple[str, Any], save, registry: LiveJobs) -> None:
+    registry.discard(job)
+    if not job.claim_end():  # already saved by a shutdown that could not wait
+        return
     kind, payload = outcome
     if kind == "error":
         job.error = payload
@@ -131,16 +145,19 @@ def start(key: str, job: Job, work: Callable[[Any], dict],
 
     `work` must be picklable (a module-level function, e.g. bound with functools.partial).
     `save(job, doc)` stores the document in the page's process (also for stopped runs: what
-    finished is kept). InputError becomes a readable message; anything else a one-line internal
-    error (the traceback goes to the server log, never to the page).
+    finished is kept, and when the server stops: `live_jobs`). InputError becomes a readable
+    message; anything else a one-line internal error (the traceback goes to the server log,
+    never to the page).
     """
     old = st.session_state.get(key)
     if isinstance(old, Job) and old.running:
         old.stop()
     st.session_state[key] = job
+    registry = live_jobs()
+    registry.add(job, save)
     if _mode() == "thread":
         tune_process()
-        threading.Thread(target=lambda: _finish(job, run_work(job, work), save),
+        threading.Thread(target=lambda: _finish(job, run_work(job, work), save, registry),
                          name=f"st-gia-{job.kind}", daemon=True).start()
         return job
 
@@ -150,6 +167,7 @@ def start(key: str, job: Job, work: Callable[[Any], dict],
     job._stop_remote = stop
     proc = ctx.Process(target=child_main, args=(writer, stop, work, app_env()), daemon=True,
                        name=f"st-gia-{job.kind}")
+    job._proc = proc
     with _no_main_module():
         proc.start()
     writer.close()
@@ -177,7 +195,7 @@ def start(key: str, job: Job, work: Callable[[Any], dict],
             if outcome is None:
                 outcome = ("error", "the worker process ended unexpectedly "
                                     f"(exit code {proc.exitcode}); see the server log")
-            _finish(job, outcome, save)
+            _finish(job, outcome, save, registry)
 
     threading.Thread(target=pump, name=f"st-gia-{job.kind}-pump", daemon=True).start()
     return job

@@ -6,8 +6,9 @@ JSON; a 20-client demo run is ~1 MB as text, ~0.1 MB compressed).
 
 Privacy of dashboard users (DESIGN.md §6): a run made from user data (an uploaded or server-side
 file rather than the generated demo) is *private*: only its `owner` (the dashboard's per-session
-workspace key) can list, open or delete it, unless the owner shares it. Runs on the demo are
-public. Every query filters on visibility in SQL, so no caller can forget it.
+workspace key) can list or open it, unless the owner shares it. Runs on the demo are
+public. Only the owner deletes a run, public or not. Every query filters on visibility in SQL,
+so no caller can forget it.
 
 Location: `$ST_GIA_STORE` if set, else `~/.local/share/st-gia-lab/runs.sqlite`. Each method opens
 its own short-lived connection (SQLite connections must not cross threads, and the dashboard saves
@@ -77,8 +78,8 @@ class RunInfo:
         return (not self.private) or self.shared or self.owner == owner
 
     def deletable_by(self, owner: str) -> bool:
-        """Owners delete their runs; public (demo) runs anyone may delete, shared private ones not."""
-        return self.owner == owner or not self.private
+        """Only the workspace that made a run deletes it (public, shared or private alike)."""
+        return self.owner == owner
 
 
 class RunStore:
@@ -131,9 +132,9 @@ class RunStore:
             return cur.rowcount == 1
 
     def delete(self, run_id: str, owner: str) -> bool:
-        """Delete a run `owner` may delete (their own, or a public one); False otherwise."""
+        """Delete one of `owner`'s runs; False for anyone else's (even a public one)."""
         with closing(self._connect()) as con, con:
-            cur = con.execute("DELETE FROM runs WHERE id = ? AND (owner = ? OR private = 0)",
+            cur = con.execute("DELETE FROM runs WHERE id = ? AND owner = ?",
                               (run_id, owner))
             return cur.rowcount == 1
 

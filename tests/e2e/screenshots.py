@@ -44,11 +44,20 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
 
 
 def settle(page) -> None:
+    """Wait for the state a screenshot shows: the script has run, no skeleton is left, every
+    plotly chart has drawn its svg and every map has drawn Leaflet (no fixed-time waits)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=WAIT)
     page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0", timeout=WAIT)
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return app && app.dataset.testScriptState === 'notRunning'"
+        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0; }",
+        timeout=WAIT)
     page.wait_for_selector("h1", timeout=WAIT)
-    page.wait_for_timeout(2000)  # plotly and Leaflet paint
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.main-svg'))", timeout=WAIT)
+    for el in page.query_selector_all('iframe[title*="st_folium"]'):
+        el.content_frame().wait_for_selector(".leaflet-container", timeout=WAIT)
 
 
 def shrink(path: Path, scale: float = 0.55) -> None:

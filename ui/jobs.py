@@ -110,6 +110,7 @@ def _finish(job: Job, outcome: tuple[str, Any], save) -> None:
     kind, payload = outcome
     if kind == "error":
         job.error = payload
+        job.message = "stopped by an error (see below)"  # not the last step's "loading data…"
         job.finished = time.time()
         job.status = "error"
         return

@@ -28,6 +28,9 @@ digraph fl {
 }
 """
 
+if st.query_params.get_all("run"):  # a link to a run (/?run=ID) opens it in History
+    st.switch_page("app_pages/history.py", query_params={"run": st.query_params.get_all("run")})
+
 st.title("ST-GIA Lab")
 st.markdown(
     "In **spatiotemporal federated learning** phones train a next-location model together: each "
@@ -68,7 +71,7 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:",
 
 
 def render(j: jobs.Job) -> None:
-    results.attack_job_summary(j)
+    results.attack_job_summary(j, key="home")
 
 
 def render_slow(j: jobs.Job) -> None:
@@ -79,8 +82,8 @@ jobs.panel(KEY, render, render_slow)
 
 st.divider()
 cols = st.columns(5)
-link("pages/attack_lab.py", "Attack lab", ":material/my_location:", cols[0])
-link("pages/defenses.py", "Defense trade-offs", ":material/shield:", cols[1])
-link("pages/attack_comparison.py", "Attack comparison", ":material/bar_chart:", cols[2])
-link("pages/learn.py", "Learn", ":material/school:", cols[3])
-link("pages/history.py", "History", ":material/history:", cols[4])
+link("app_pages/attack_lab.py", "Attack lab", ":material/my_location:", cols[0])
+link("app_pages/defenses.py", "Defense trade-offs", ":material/shield:", cols[1])
+link("app_pages/attack_comparison.py", "Attack comparison", ":material/bar_chart:", cols[2])
+link("app_pages/learn.py", "Learn", ":material/school:", cols[3])
+link("app_pages/history.py", "History", ":material/history:", cols[4])

@@ -12,18 +12,18 @@ KEY = "home_job"
 
 DIAGRAM = """
 digraph fl {
-  rankdir=LR; bgcolor="transparent"; nodesep=0.5;
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=15, fillcolor="#eef3fb", color="#5b7db1"];
-  edge [fontname="Helvetica", fontsize=13, color="#555555"];
-  clients [label="phones (clients)\nAlice, Bob, … 20–100 users\neach keeps its (t, lat, lon) trajectory"];
-  defense [label="optional DP defense on the phone\n(noisy locations / clipped, noisy update)", fillcolor="#eaf6ea", color="#4a9a4a"];
-  server [label="server\naverages the updates,\nsteps the global model", fillcolor="#f5f5f5", color="#777777"];
-  attack [label="curious server: gradient inversion\nST-GIA: start from last round's answer,\nsnap onto roads, average over rounds", fillcolor="#fbeaea", color="#c0392b"];
-  leak [label="reconstructed locations\n(often within 500 m)", shape=note, fillcolor="#fbeaea", color="#c0392b"];
-  clients -> defense [label="gradient of\nwindow → next point"];
+  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.35; pad=0.1;
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=20, fillcolor="#eef3fb", color="#5b7db1", margin="0.12,0.06"];
+  edge [fontname="Helvetica", fontsize=17, color="#555555"];
+  clients [label="phones\n(each keeps\nits trajectory)"];
+  defense [label="optional\nDP defense", fillcolor="#eaf6ea", color="#4a9a4a"];
+  server [label="server\naverages\nthe updates", fillcolor="#f5f5f5", color="#777777"];
+  attack [label="curious server:\ngradient\ninversion", fillcolor="#fbeaea", color="#c0392b"];
+  leak [label="reconstructed\nlocations", shape=note, fillcolor="#fbeaea", color="#c0392b"];
+  clients -> defense [label="gradient"];
   defense -> server [label="upload"];
   server -> clients [label="new global model", style=dashed, constraint=false];
-  server -> attack [label="sees every upload", color="#c0392b", fontcolor="#c0392b"];
+  server -> attack [label="sees\nevery upload", color="#c0392b", fontcolor="#c0392b"];
   attack -> leak [color="#c0392b"];
 }
 """
@@ -38,10 +38,13 @@ st.markdown(
     "and uploads only that gradient; the server averages the uploads and updates the shared "
     "model. The raw locations never leave the phone — but the gradient is a function of them. "
     "An **honest-but-curious server** can search for the locations whose gradient matches the "
-    "upload (*gradient inversion*). **ST-GIA** does this better than image-era attacks by "
-    "starting from the previous round's answer, snapping guesses onto the road network and "
-    "averaging the several rounds that see the same point. **Differential privacy** defenses "
-    "add noise on the phone; the question is how much protection they buy for how much utility.")
+    "upload (*gradient inversion*). **ST-GIA** adapts image-era attacks to trajectories: it "
+    "starts from the previous round's answer, snaps guesses onto the road network and averages "
+    "the several rounds that see the same point. Whether that beats them depends on the "
+    "setting: with the paper's one-point windows on a plain gradient, attacks that recover the "
+    "label analytically (iDLG, InvGrad, CPL) are already exact and ST-GIA is not ahead of them "
+    "(see *Attack comparison*). **Differential privacy** defenses add noise on the phone; the "
+    "question is how much protection they buy for how much utility.")
 st.graphviz_chart(DIAGRAM, width="stretch")
 
 st.subheader("Try it: one click, the embedded demo city")
@@ -81,9 +84,11 @@ def render_slow(j: jobs.Job) -> None:
 jobs.panel(KEY, render, render_slow)
 
 st.divider()
-cols = st.columns(5)
-link("app_pages/attack_lab.py", "Attack lab", ":material/my_location:", cols[0])
-link("app_pages/defenses.py", "Defense trade-offs", ":material/shield:", cols[1])
-link("app_pages/attack_comparison.py", "Attack comparison", ":material/bar_chart:", cols[2])
-link("app_pages/learn.py", "Learn", ":material/school:", cols[3])
-link("app_pages/history.py", "History", ":material/history:", cols[4])
+LINKS = [("app_pages/attack_lab.py", "Attack lab", ":material/my_location:"),
+         ("app_pages/defenses.py", "Defense trade-offs", ":material/shield:"),
+         ("app_pages/attack_comparison.py", "Attack comparison", ":material/bar_chart:"),
+         ("app_pages/learn.py", "Learn", ":material/school:"),
+         ("app_pages/history.py", "History", ":material/history:")]
+cols = st.columns(3)  # three per row: five in a row were cut at 1,024 px with the sidebar open
+for i, (page, label, icon) in enumerate(LINKS):
+    link(page, label, icon, cols[i % 3])

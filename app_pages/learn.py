@@ -4,7 +4,8 @@ import streamlit as st
 
 from core.viz import figures, maps
 from ui.nav import link
-from ui.learn import ait_sentence, calibration_trace, first_and_settled, inversion_trace
+from ui.learn import (ait_sentence, calibration_reading, calibration_trace, first_and_settled,
+                      inversion_trace)
 from ui.results import demo_roads, show_map
 
 QP = "query-params"
@@ -86,13 +87,15 @@ st.markdown(
     "actually are; on the demo city it typically turns a guess tens of metres off into one on the "
     "right block. **Calibration**: with a window of W points, each location is in W + 1 uploads "
     "(as input, then as target); the attacker averages its recoveries, so one bad round is "
-    "diluted by the good ones.")
+    "diluted by the good ones. Averaging cannot beat the best single recovery: it limits the "
+    "damage of the bad ones.")
 if st.button("Show calibration on one point", key="learn_calib", icon=":material/play_arrow:") \
         or st.session_state.get("learn_calib_shown"):
     st.session_state["learn_calib_shown"] = True
     with st.spinner("Running 3 clients for 4 rounds…"):
-        cal = calibration_trace(0, 2, 4, 40)
+        cal = calibration_trace(0, 2, 4, 100)
     st.plotly_chart(figures.calibration_figure(cal["rows"]), key="learn_cal_fig")
     st.caption(f"Point {cal['point']} of user {cal['user_id']}, window 2: seen in rounds "
-               + ", ".join(str(r["round"]) for r in cal["rows"]) + ".")
+               + ", ".join(str(r["round"]) for r in cal["rows"]) + ". "
+               + calibration_reading(cal["rows"]))
 link("app_pages/attack_comparison.py", "The full ablation (paper Fig. 4)", ":material/bar_chart:")

@@ -120,3 +120,22 @@ def ait_sentence(error_m, first: int | None, settled: int | None, threshold_m: f
     worst = max(float(x) for x in error_m[first:settled])
     return (f"The dummy first came within {t} at iteration {first}, left again (up to "
             f"{worst:,.0f} m) and stays within {t} from iteration {settled} on.")
+
+
+def calibration_reading(rows: list[dict]) -> str:
+    """What the calibration chart shows, from its numbers: the calibrated estimate against each
+    round's own recovery, including when both get worse as the model trains."""
+    if not rows:
+        return "No round saw this point twice."
+    last = rows[-1]
+    raw, cal = last["raw_error_m"], last["calibrated_error_m"]
+    best = min(r["raw_error_m"] for r in rows)
+    text = (f"In round {last['round']} this round's own recovery is {raw:,.0f} m off; the "
+            f"average of all recoveries so far is {cal:,.0f} m off")
+    if cal < raw:
+        text += ", so averaging kept most of the earlier, better answers"
+    if rows[0]["raw_error_m"] < raw:
+        text += (". Here the later rounds' recoveries are worse than the first, so the calibrated "
+                 f"error grows too: averaging stays above the best single recovery "
+                 f"({best:,.0f} m), which the attacker cannot tell apart from the others")
+    return text + "."

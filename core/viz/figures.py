@@ -38,6 +38,9 @@ def _utility_key(doc: dict) -> str:
 
 
 def _val(v) -> float:
+    """A cell as a float: a number, or a sweep-over-seeds cell {"mean": x, ...}; NaN if missing."""
+    if isinstance(v, dict):
+        v = v.get("mean")
     return float("nan") if v is None else float(v)
 
 

@@ -62,9 +62,11 @@ def comparison_view(doc: dict, key: str = "cmp") -> None:
         st.plotly_chart(figures.series_figure(series, "asr", "ASR per round (Tables 3/4)"),
                         key=f"{key}_asr")
         st.plotly_chart(figures.series_figure(series, "ait", "AIT per round"), key=f"{key}_ait")
-    table = _paper_table(doc, "asr")
-    if table:
-        st.markdown(table)
+    paper = _paper_table(doc, "asr")
+    if paper:
+        st.markdown(paper)
+        st.caption(f"ASR: {METRICS['asr'].help}. AIT: {METRICS['ait'].help}. Seconds: each "
+                   "attack's own wall time.")
     else:
         table(figures.mean_table(series), key=f"{key}_table")
 

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.viz.labels import label
+from core.viz.labels import d3_format, label
 
 ASR_COLOR = "#d62728"
 ERR_COLOR = "#1f77b4"
@@ -77,8 +77,9 @@ def rounds_figure(rows: list[dict], threshold_m: float = 500.0) -> go.Figure:
                              mode="lines+markers", line=dict(color=ERR_COLOR, dash="dot")),
                   secondary_y=True)
     fig.update_yaxes(title_text=f"ASR (error < {threshold_m:g} m)", range=[0, 1.05],
-                     secondary_y=False)
-    fig.update_yaxes(title_text="median error (m)", secondary_y=True, **LOG_TICKS)
+                     hoverformat=".3f", secondary_y=False)
+    fig.update_yaxes(title_text="median error (m)", secondary_y=True, hoverformat=",.0f",
+                     **LOG_TICKS)
     _round_axis(fig, x)
     fig.update_layout(title="Attack success and error per round", **LAYOUT)
     return fig
@@ -96,7 +97,7 @@ def error_cdf(errors_m, threshold_m: float = 500.0) -> go.Figure:
         share = float(np.mean(e < threshold_m))
         _vline_label(fig, threshold_m, f"{threshold_m:g} m: {share:.0%} of points", ASR_COLOR,
                      log_x=True)
-    fig.update_xaxes(title_text="reconstruction error (m)", **LOG_TICKS)
+    fig.update_xaxes(title_text="reconstruction error (m)", hoverformat=",.0f", **LOG_TICKS)
     fig.update_yaxes(title_text="share of points", range=[0, 1.02])
     fig.update_layout(title="Error CDF (final estimates)", showlegend=False, **LAYOUT)
     return fig
@@ -133,7 +134,7 @@ def utility_figure(rows: list[dict]) -> go.Figure:
         fig.add_trace(go.Bar(x=x, y=_col(rows, "epsilon_round"), name="ε this round",
                              marker_color=BUDGET_COLOR, opacity=0.35), secondary_y=True)
         fig.update_yaxes(title_text="ε", secondary_y=True)
-    fig.update_yaxes(title_text="recall@5", range=[0, 1.02], secondary_y=False)
+    fig.update_yaxes(title_text="recall@5", range=[0, 1.02], hoverformat=".3f", secondary_y=False)
     _round_axis(fig, x)
     fig.update_layout(title="Utility of the global model", **LAYOUT)
     return fig
@@ -150,7 +151,7 @@ def series_figure(series: dict[str, list[dict]], key: str = "asr",
                                  mode="lines+markers"))
     _round_axis(fig, [r["round"] for rows in series.values() for r in rows])
     fig.update_yaxes(title_text=label(key), range=[0, 1.05] if key == "asr" else None,
-                     **(LOG_TICKS if key.endswith("_m") else {}))
+                     hoverformat=d3_format(key), **(LOG_TICKS if key.endswith("_m") else {}))
     fig.update_layout(title=title, **{**LAYOUT, "height": 380})
     return fig
 
@@ -244,8 +245,10 @@ def frontier_figure(doc: dict) -> go.Figure:
                           annotation_text=f"{BASELINE_LABELS.get(b, b)} {v:.3f}",
                           annotation_position="top left" if i % 2 == 0 else "bottom right",
                           annotation_font_size=11)
-    fig.update_xaxes(title_text="ASR (attack success, lower = more private)", range=[-0.02, 1.02])
-    fig.update_yaxes(title_text="recall@5 of the final model (higher = more useful)")
+    fig.update_xaxes(title_text="ASR (attack success, lower = more private)", range=[-0.02, 1.02],
+                     hoverformat=".3f")
+    fig.update_yaxes(title_text="recall@5 of the final model (higher = more useful)",
+                     hoverformat=".3f")
     fig.update_layout(title="Privacy–utility frontier", **{**LAYOUT, "height": 400})
     return fig
 

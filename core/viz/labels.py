@@ -73,3 +73,12 @@ def label(key: str) -> str:
 def help_text(key: str) -> str | None:
     m = METRICS.get(key)
     return m.help if m else None
+
+
+def d3_format(key: str) -> str | None:
+    """The metric's number format for plotly (d3), e.g. ",.0f" for metres, ".3f" for shares."""
+    m = METRICS.get(key)
+    if m is None or not m.fmt:
+        return None
+    spec = m.fmt.lstrip("%")
+    return ",.0f" if spec == ".0f" else spec

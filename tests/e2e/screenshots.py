@@ -59,6 +59,26 @@ def shrink(path: Path, scale: float = 0.55) -> None:
     im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
+def report_shot(browser, page, out: Path) -> None:
+    """The run's report as the Download report button gives it, opened from disk."""
+    button = page.get_by_role("button", name="Download report").first
+    button.wait_for(timeout=WAIT)
+    with page.expect_download(timeout=WAIT) as dl:
+        button.click()
+    html = out / "report.html.tmp"
+    dl.value.save_as(str(html))
+    view = browser.new_page(viewport={"width": 1000, "height": 1400})
+    view.goto(html.resolve().as_uri())
+    view.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT)
+    view.wait_for_timeout(1500)  # Leaflet paints in its frame
+    path = out / "report.png"
+    view.screenshot(path=str(path), full_page=True)
+    shrink(path)
+    print("wrote", path, path.stat().st_size // 1024, "KB")
+    view.close()
+    html.unlink()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="st-gia-shots-"))
@@ -81,6 +101,7 @@ def main(out: Path) -> None:
             page.get_by_role("button", name="Run the demo").click()
             page.get_by_text("Saved as run").wait_for(timeout=WAIT)
             shot("home")
+            report_shot(b, page, out)
 
             page.goto(f"{url}/attack_lab?clients=10&rounds=10")
             settle(page)
@@ -101,10 +122,17 @@ def main(out: Path) -> None:
             shot("attack_comparison")
 
             page.goto(f"{url}/learn")
-            page.get_by_text("First iteration within 500 m").wait_for(timeout=WAIT)
+            page.get_by_text("AIT: iterations to a successful attack").wait_for(timeout=WAIT)
+            page.get_by_role("button", name="Show calibration on one point").click()
+            page.get_by_text("seen in rounds").wait_for(timeout=WAIT)
             shot("learn")
 
             page.goto(f"{url}/history")
+            settle(page)
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 18, box["y"] + 54)   # select the newest run
+            page.wait_for_function("() => location.search.includes('run=')", timeout=WAIT)
             shot("history")
             b.close()
     finally:

@@ -81,6 +81,15 @@ def test_every_page_after_a_demo_run_stays_on_the_apps_server(server, browser):
         page.wait_for_timeout(300)  # let a rerun that the click started begin
         settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0, title
+    # Home (the last page) at 1,024 px: the diagram's text is readable, no link is cut
+    page.wait_for_selector('[data-testid="stGraphVizChart"] svg text', timeout=60_000)
+    smallest = page.evaluate("() => Math.min(...[...document.querySelectorAll("
+                             "'[data-testid=\"stGraphVizChart\"] svg text')]"
+                             ".map(t => t.getBoundingClientRect().height))")
+    assert smallest >= 11, smallest
+    cut = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stPageLink\"] a')]"
+                        ".filter(a => a.scrollWidth > a.clientWidth + 1).map(a => a.innerText)")
+    assert cut == [], cut
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "e2e_every_page.png"), full_page=True)
     assert watch.outside == [], watch.outside

@@ -110,3 +110,27 @@ def test_cli_report(tmp_path, capsys):
     assert main(["report", str(bad)]) == 2
     assert "not an ST-GIA Lab result document" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_defense_maps_report_shares_one_frame():
+    base = attack_doc()
+    noisy = json.loads(json.dumps(base))
+    for p in noisy["reconstructions"]["clients"][0]["points"]:
+        p["rec"] = [p["rec"][0] + 0.05, p["rec"][1]]
+    rep = report_content({"runs": {"none": base, "geoi": noisy}})
+    (_, m1), (_, m2) = rep.sections[0].maps
+    assert _bounds_of(m1) == _bounds_of(m2)   # the noisy map is not zoomed out on its own
+
+
+def _bounds_of(m) -> str:
+    html = m.get_root().render()
+    return html[html.index("fitBounds("):].split(")", 1)[0]
+
+
+def test_help_opens_with_what_the_tool_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m core")
+    assert "ST-GIA Lab: how much of a person's movement" in out and "report" in out
+    assert "registry" not in out.split("positional")[0]  # no developer docstring

@@ -366,6 +366,7 @@ def defense_maps_report(doc: dict, roads=None, tiles: str = "none") -> Report:
     head = Headline(f"Without a defense the server placed {{number}} of the visited places "
                     f"within {thr:g} m, averaged over the rounds.", v, pct(v))
     client = _median_client(base.get("reconstructions") or {})
+    frame = maps.client_bounds([r.get("reconstructions") or {} for r in runs.values()], client)
     map_list, text = [], []
     for name, r in runs.items():
         c = _cfg(r)
@@ -375,7 +376,9 @@ def defense_maps_report(doc: dict, roads=None, tiles: str = "none") -> Report:
                                         int(value(c.get("rounds")) or 1)))
         if client is not None and r.get("reconstructions"):
             map_list.append((label, maps.reconstruction_map(r["reconstructions"], roads,
-                                                            client=client, tiles=tiles)))
+                                                            client=client, tiles=tiles,
+                                                            bounds=frame)))
+    text.append("Every map shows the same area at the same zoom.")
     secs = [Section("The same person under each defense", text, maps=map_list)]
     return Report("Location privacy report: one person under each defense", "defense-maps",
                   head, secs + _closing(base))

@@ -128,13 +128,31 @@ def settings_section(doc: dict) -> Section:
             ("Attack", doc.get("attack", c.get("attack")), "how the server reads the updates"),
             ("Attack iterations", c.get("iters"), "search steps per round"),
             ("Success radius", f"{_threshold(doc):g} m", "a place counts as found within this"),
-            ("Defense", c.get("defense", "none"), "noise added on the phone"),
-            ("ε (privacy budget)", c.get("epsilon"),
+            ("Defense", _defenses_of(doc) or c.get("defense", "none"), "noise added on the phone"),
+            ("ε (privacy budget)", _epsilons_of(doc) or c.get("epsilon"),
              "smaller = more noise" + (", per round" if c.get("epsilon_scope") == "round"
                                        else ", for the whole run")),
             ("Seed", c.get("seed"), "random seed; the same seed repeats the run")]
     return Section("Settings", table=[{"setting": a, "value": "–" if b is None else str(b),
                                         "meaning": m} for a, b, m in rows])
+
+
+def _defenses_of(doc: dict) -> str | None:
+    """A sweep's defenses as its labels spell them (None for a single run)."""
+    defs = doc.get("defenses")
+    if not isinstance(defs, dict):
+        return None
+    labels = doc.get("labels") or {}
+    return ", ".join(labels.get(n, n) for n in defs if n != "none") + " (and none, for reference)"
+
+
+def _epsilons_of(doc: dict) -> str | None:
+    defs = doc.get("defenses")
+    if not isinstance(defs, dict):
+        return None
+    eps = sorted({k for n, cells in defs.items() if n != "none" and isinstance(cells, dict)
+                  for k in cells if _float(k) is not None}, key=_float)
+    return ", ".join(eps) or None
 
 
 METHOD = (

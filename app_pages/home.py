@@ -12,18 +12,20 @@ KEY = "home_job"
 
 DIAGRAM = """
 digraph fl {
-  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.35; pad=0.1;
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=20, fillcolor="#eef3fb", color="#5b7db1", margin="0.12,0.06"];
-  edge [fontname="Helvetica", fontsize=17, color="#555555"];
-  clients [label="phones\n(each keeps\nits trajectory)"];
-  defense [label="optional\nDP defense", fillcolor="#eaf6ea", color="#4a9a4a"];
-  server [label="server\naverages\nthe updates", fillcolor="#f5f5f5", color="#777777"];
-  attack [label="curious server:\ngradient\ninversion", fillcolor="#fbeaea", color="#c0392b"];
+  rankdir=TB; bgcolor="transparent"; nodesep=0.6; ranksep=0.55; pad=0.1;
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=16, fillcolor="#eef3fb", color="#5b7db1", margin="0.15,0.08"];
+  edge [fontname="Helvetica", fontsize=14, color="#555555"];
+  clients [label="phones\n(each keeps its trajectory)"];
+  defense [label="optional DP defense\non the phone", fillcolor="#eaf6ea", color="#4a9a4a"];
+  server [label="server averages\nthe updates", fillcolor="#f5f5f5", color="#777777"];
+  attack [label="curious server:\ngradient inversion", fillcolor="#fbeaea", color="#c0392b"];
   leak [label="reconstructed\nlocations", shape=note, fillcolor="#fbeaea", color="#c0392b"];
-  clients -> defense [label="gradient"];
-  defense -> server [label="upload"];
+  { rank=same; clients; defense; server; }
+  { rank=same; leak; attack; }
+  clients -> defense [label=" gradient "];
+  defense -> server [label=" upload "];
   server -> clients [label="new global model", style=dashed, constraint=false];
-  server -> attack [label="sees\nevery upload", color="#c0392b", fontcolor="#c0392b"];
+  server -> attack [label=" sees every upload", color="#c0392b", fontcolor="#c0392b"];
   attack -> leak [color="#c0392b"];
 }
 """
@@ -45,7 +47,7 @@ st.markdown(
     "label analytically (iDLG, InvGrad, CPL) are already exact and ST-GIA is not ahead of them "
     "(see *Attack comparison*). **Differential privacy** defenses add noise on the phone; the "
     "question is how much protection they buy for how much utility.")
-st.graphviz_chart(DIAGRAM, width="stretch")
+st.graphviz_chart(DIAGRAM, width="content")  # natural size: 16 px text, ~700 px wide
 
 st.subheader("Try it: one click, the embedded demo city")
 

@@ -297,7 +297,7 @@ def comparison_report(doc: dict, roads=None, tiles: str = "none") -> Report:
     thr = _threshold(doc)
     c = _cfg(doc)
     means = {n: value((e.get("summary") or {}).get("mean_asr")) for n, e in entries.items()}
-    main = next((n for n in entries if n.startswith("st-gia")), next(iter(entries), None))
+    main = next((n for n in entries if n.startswith("st-gia")), next(iter(entries), "the attack"))
     head = Headline(f"Averaged over {doc.get('rounds_run', c.get('rounds', '?'))} rounds, "
                     f"{main} placed {{number}} of the visited places within {thr:g} m.",
                     means.get(main), pct(means.get(main)))

@@ -30,7 +30,8 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -74,7 +75,7 @@ def report_shot(browser, page, out: Path) -> None:
     path = out / "report.png"
     view.screenshot(path=str(path), full_page=True)
     shrink(path)
-    print("wrote", path, path.stat().st_size // 1024, "KB")
+    print("wrote", path, path.stat().st_size // 1024, "KB", flush=True)
     view.close()
     html.unlink()
 
@@ -94,7 +95,7 @@ def main(out: Path) -> None:
                 path = out / f"{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 shrink(path)
-                print("wrote", path, path.stat().st_size // 1024, "KB")
+                print("wrote", path, path.stat().st_size // 1024, "KB", flush=True)
 
             page.goto(f"{url}/")
             settle(page)

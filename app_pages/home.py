@@ -12,20 +12,20 @@ KEY = "home_job"
 
 DIAGRAM = """
 digraph fl {
-  rankdir=TB; bgcolor="transparent"; nodesep=0.6; ranksep=0.55; pad=0.1;
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=16, fillcolor="#eef3fb", color="#5b7db1", margin="0.15,0.08"];
-  edge [fontname="Helvetica", fontsize=14, color="#555555"];
-  clients [label="phones\n(each keeps its trajectory)"];
-  defense [label="optional DP defense\non the phone", fillcolor="#eaf6ea", color="#4a9a4a"];
-  server [label="server averages\nthe updates", fillcolor="#f5f5f5", color="#777777"];
-  attack [label="curious server:\ngradient inversion", fillcolor="#fbeaea", color="#c0392b"];
+  rankdir=TB; bgcolor="transparent"; nodesep=0.45; ranksep=0.45; pad=0.05;
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=14, fillcolor="#eef3fb", color="#5b7db1", margin="0.12,0.06"];
+  edge [fontname="Helvetica", fontsize=13, color="#555555"];
+  clients [label="phones\n(keep their\ntrajectories)"];
+  defense [label="optional\nDP defense", fillcolor="#eaf6ea", color="#4a9a4a"];
+  server [label="server\naverages\nthe updates", fillcolor="#f5f5f5", color="#777777"];
+  attack [label="curious server:\ngradient\ninversion", fillcolor="#fbeaea", color="#c0392b"];
   leak [label="reconstructed\nlocations", shape=note, fillcolor="#fbeaea", color="#c0392b"];
-  { rank=same; clients; defense; server; }
-  { rank=same; leak; attack; }
+  { rank=same; clients; defense; }
+  { rank=same; server; attack; }
   clients -> defense [label=" gradient "];
-  defense -> server [label=" upload "];
-  server -> clients [label="new global model", style=dashed, constraint=false];
-  server -> attack [label=" sees every upload", color="#c0392b", fontcolor="#c0392b"];
+  defense -> server [label=" upload"];
+  server -> clients [label="new\nmodel ", style=dashed];
+  server -> attack [label=" sees every\n upload", color="#c0392b", fontcolor="#c0392b"];
   attack -> leak [color="#c0392b"];
 }
 """

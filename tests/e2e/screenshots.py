@@ -80,7 +80,9 @@ def report_shot(browser, page, out: Path) -> None:
     html.unlink()
 
 
-def main(out: Path) -> None:
+def main(out: Path, only: set[str] | None = None) -> None:
+    """Every page (or the pages in `only`: home, attack_lab, defenses, attack_comparison, learn,
+    history; "home" also shoots the report)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="st-gia-shots-"))
     proc, url = start_server(tmp)
@@ -90,6 +92,9 @@ def main(out: Path) -> None:
             # Streamlit scrolls inside its main container: a tall viewport captures the whole page
             page = b.new_page(viewport={"width": 1280, "height": 2300})
 
+            def wanted(name: str) -> bool:
+                return only is None or name in only
+
             def shot(name: str) -> None:
                 settle(page)
                 path = out / f"{name}.png"
@@ -97,50 +102,57 @@ def main(out: Path) -> None:
                 shrink(path)
                 print("wrote", path, path.stat().st_size // 1024, "KB", flush=True)
 
-            page.goto(f"{url}/")
-            settle(page)
-            page.get_by_role("button", name="Run the demo").click()
-            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
-            shot("home")
-            report_shot(b, page, out)
+            if wanted("home"):
+                page.goto(f"{url}/")
+                settle(page)
+                page.get_by_role("button", name="Run the demo").click()
+                page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+                shot("home")
+                report_shot(b, page, out)
 
-            page.goto(f"{url}/attack_lab?clients=10&rounds=10")
-            settle(page)
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
-            shot("attack_lab")
+            if wanted("attack_lab"):
+                page.goto(f"{url}/attack_lab?clients=10&rounds=10")
+                settle(page)
+                page.get_by_role("button", name="Run", exact=True).click()
+                page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+                shot("attack_lab")
 
-            page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
-            settle(page)
-            page.get_by_role("button", name="Run sweep").click()
-            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-            shot("defenses")
+            if wanted("defenses"):
+                page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
+                settle(page)
+                page.get_by_role("button", name="Run sweep").click()
+                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+                shot("defenses")
 
-            page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
-            settle(page)
-            page.get_by_role("button", name="Run comparison").click()
-            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-            shot("attack_comparison")
+            if wanted("attack_comparison"):
+                page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
+                settle(page)
+                page.get_by_role("button", name="Run comparison").click()
+                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+                shot("attack_comparison")
 
-            page.goto(f"{url}/learn")
-            page.get_by_text("AIT: iterations to a successful attack").wait_for(timeout=WAIT)
-            page.get_by_role("button", name="Show calibration on one point").click()
-            page.get_by_text("seen in rounds").wait_for(timeout=WAIT)
-            shot("learn")
+            if wanted("learn"):
+                page.goto(f"{url}/learn")
+                page.get_by_text("AIT: iterations to a successful attack").wait_for(timeout=WAIT)
+                page.get_by_role("button", name="Show calibration on one point").click()
+                page.get_by_text("seen in rounds").wait_for(timeout=WAIT)
+                shot("learn")
 
-            page.goto(f"{url}/history")
-            settle(page)
-            grid = page.locator('[data-testid="stDataFrame"]').first
-            box = grid.bounding_box()
-            page.mouse.click(box["x"] + 18, box["y"] + 54)   # select the newest run
-            page.wait_for_function("() => location.search.includes('run=')", timeout=WAIT)
-            shot("history")
+            if wanted("history"):
+                page.goto(f"{url}/history")
+                settle(page)
+                grid = page.locator('[data-testid="stDataFrame"]').first
+                box = grid.bounding_box()
+                page.mouse.click(box["x"] + 18, box["y"] + 54)   # select the newest run
+                page.wait_for_function("() => location.search.includes('run=')", timeout=WAIT)
+                shot("history")
             b.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots",
+         set(sys.argv[2:]) or None)

@@ -147,10 +147,10 @@ def main(out: Path, only: set[str] | None = None) -> None:
                 page.wait_for_function("() => location.search.includes('run=')", timeout=WAIT)
                 shot("history")
             b.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

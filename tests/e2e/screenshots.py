@@ -66,7 +66,7 @@ def report_shot(browser, page, out: Path) -> None:
     button.wait_for(timeout=WAIT)
     with page.expect_download(timeout=WAIT) as dl:
         button.click()
-    html = out / "report.html.tmp"
+    html = out / "_report.html"  # .html: chromium renders a file by its extension
     dl.value.save_as(str(html))
     view = browser.new_page(viewport={"width": 1000, "height": 1400})
     view.goto(html.resolve().as_uri())

@@ -23,7 +23,9 @@ def test_demo_run_in_the_browser(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(f"{server}/?clients=6&rounds=4&iters=40")
     settle(page)
-    page.get_by_role("button", name="Run the demo").click()
+    run = page.get_by_role("button", name="Run the demo")
+    run.wait_for(timeout=180_000)  # the server's first page run imports torch: slow under load
+    run.click()
     page.get_by_text("Saved as run").wait_for(timeout=180_000)
     settle(page)
     frame = map_frame(page)

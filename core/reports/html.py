@@ -61,7 +61,8 @@ def _script(js: str) -> str:
 def figure_html(fig: go.Figure, div_id: str) -> str:
     """One chart, drawn by the page's (single) plotly.js."""
     fig = go.Figure(fig)
-    fig.update_layout(height=fig.layout.height or 360, autosize=True, width=None)
+    fig.update_layout(height=fig.layout.height or 360, autosize=True, width=None,
+                      margin=dict(l=70, r=70, t=60, b=60))  # room for both axes when printed
     body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOT_CONFIG)
     return f'<figure class="figure">{body}</figure>'
 

@@ -49,7 +49,7 @@ def _col(rows: list[dict], key: str) -> list[float]:
 
 
 # log axes: full numbers ("4,000", "0.12") instead of plotly's digit-only minor labels
-LOG_TICKS = dict(type="log", tickformat=",.3~g", minor=dict(showgrid=False))
+LOG_TICKS = dict(type="log", tickformat=",.3~r", minor=dict(showgrid=False))
 
 
 def _round_axis(fig: go.Figure, rounds: list, **kwargs) -> None:

@@ -49,6 +49,9 @@ def settle(page) -> None:
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0", timeout=WAIT)
     page.wait_for_selector("h1", timeout=WAIT)
+    # no script running (Streamlit's "Running…/Stop" widget gone): nothing shown faded as stale
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=WAIT)
     page.wait_for_timeout(2000)  # plotly and Leaflet paint
 
 

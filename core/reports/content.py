@@ -283,9 +283,15 @@ def epsilon_in_metres(defense: str | None, eps: float | None, scope: str, rounds
                 "noise.")
     per_round = eps if scope == "round" else eps / max(rounds, 1)
     where = "every round" if scope == "round" else f"each of the {rounds} rounds (ε/{rounds})"
-    text = (f"ε = {eps:g} per km{' per round' if scope == 'round' else ' for the whole run'}: "
-            f"the phone reports a location moved by {metres(2000 / per_round)} on average in "
-            f"{where} (planar Laplace noise moves a point 2/ε km on average).")
+    unit = f"ε = {eps:g} per km{' per round' if scope == 'round' else ' for the whole run'}"
+    moved = metres(2000 / per_round)
+    if defense == "geoi":
+        text = (f"{unit}: the phone reports a location moved by {moved} on average in {where} "
+                "(planar Laplace noise moves a point 2/ε km on average).")
+    else:
+        text = (f"{unit}: for scale, Geo-I's planar Laplace noise at this ε moves a reported "
+                f"location by {moved} on average in {where} (2/ε km); {defense} instead picks "
+                "the reported place among road nodes, less likely the farther it is by road.")
     if defense.startswith("adaptive"):
         text += " The adaptive defense spends this budget unevenly over rounds, so the noise varies."
     return text

@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 from core.store import RunStore
 from core.viz import maps
 
-PAGES = ["app.py", "pages/home.py", "pages/attack_lab.py", "pages/defenses.py",
-         "pages/attack_comparison.py", "pages/learn.py", "pages/history.py"]
+PAGES = ["app.py", "app_pages/home.py", "app_pages/attack_lab.py", "app_pages/defenses.py",
+         "app_pages/attack_comparison.py", "app_pages/learn.py", "app_pages/history.py"]
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"clients": "3", "rounds": "2", "iters": "5"}
 
@@ -74,7 +74,7 @@ def test_page_loads(page):
 
 
 def test_home_one_click_demo(isolated):
-    at = app("pages/home.py", **TINY)
+    at = app("app_pages/home.py", **TINY)
     at.button[0].click().run()
     job = finish(at, "home_job")
     assert job.status == "done", job.error
@@ -86,7 +86,7 @@ def test_home_one_click_demo(isolated):
 
 
 def test_attack_lab_tiny_run(isolated):
-    at = app("pages/attack_lab.py", **TINY)
+    at = app("app_pages/attack_lab.py", **TINY)
     assert at.number_input(key="clients").value == 3  # the URL configures the widgets
     at.button[0].click().run()
     job = finish(at, "lab_job")
@@ -98,7 +98,9 @@ def test_attack_lab_tiny_run(isolated):
     first = doc["reconstructions"]["clients"][0]["client"]
     assert_map_shows(args, doc["reconstructions"], client=first)
     assert plotly_count(at) == 4
-    assert [m.label for m in at.metric][:2] == ["Rounds", "ASR, last round"]
+    assert [m.label for m in at.metric][:2] == ["Rounds finished", "ASR, last round"]
+    assert all(m.help for m in at.metric)  # every metric says what it measures
+    assert any(d.proto.label == "Download report" for d in at.get("download_button"))
     at.selectbox(key="lab_client").set_value("all").run()  # every client at once
     [args] = map_args(at)
     assert_map_shows(args, doc["reconstructions"])
@@ -114,7 +116,7 @@ def test_attack_lab_tiny_run(isolated):
 
 
 def test_attack_lab_components_and_defense(isolated):
-    at = app("pages/attack_lab.py", **TINY, disable="mapping", defense="geoi", epsilon="4",
+    at = app("app_pages/attack_lab.py", **TINY, disable="mapping", defense="geoi", epsilon="4",
              epsilon_scope="total")
     at.button[0].click().run()
     job = finish(at, "lab_job")
@@ -127,13 +129,13 @@ def test_attack_lab_components_and_defense(isolated):
 
 @pytest.mark.parametrize("eps", ["0", "-2"])
 def test_nonpositive_epsilon_is_a_message(eps):
-    at = app("pages/attack_lab.py", defense="geoi", epsilon=eps)
+    at = app("app_pages/attack_lab.py", defense="geoi", epsilon=eps)
     assert any("epsilon" in e.value for e in at.error)
     assert at.button[0].disabled
 
 
 def test_stop_keeps_finished_rounds(isolated):
-    at = app("pages/attack_lab.py", clients="3", rounds="60", iters="5")
+    at = app("app_pages/attack_lab.py", clients="3", rounds="60", iters="5")
     at.button[0].click().run()
     job = at.session_state["lab_job"]
     t0 = time.time()
@@ -151,7 +153,7 @@ def test_stop_keeps_finished_rounds(isolated):
 
 
 def test_comparison_and_ablation(isolated):
-    at = app("pages/attack_comparison.py", **TINY)
+    at = app("app_pages/attack_comparison.py", **TINY)
     at.multiselect(key="attacks").set_value(["dlg", "st-gia"]).run()
     at.button(key="run_cmp").click().run()
     job = finish(at, "cmp_job")
@@ -166,7 +168,7 @@ def test_comparison_and_ablation(isolated):
 
 
 def test_defenses_sweep_and_maps(isolated):
-    at = app("pages/defenses.py", **TINY)
+    at = app("app_pages/defenses.py", **TINY)
     at.multiselect(key="defenses").set_value(["geoi", "adaptive"]).run()
     at.text_input(key="epsilons").set_value("1, 10").run()
     at.button(key="run_sweep").click().run()
@@ -186,14 +188,14 @@ def test_defenses_sweep_and_maps(isolated):
 
 
 def test_bad_epsilon_list():
-    at = app("pages/defenses.py", **TINY)
+    at = app("app_pages/defenses.py", **TINY)
     at.text_input(key="epsilons").set_value("1, zero").run()
     assert not at.exception and any("zero" in e.value for e in at.error)
     assert at.button(key="run_sweep").disabled
 
 
 def test_learn_inversion(isolated):
-    at = app("pages/learn.py", learn_iters="20")
+    at = app("app_pages/learn.py", learn_iters="20")
     [args] = map_args(at)
     assert "Dummy" in args["script"] and "True location" in args["script"]
     assert plotly_count(at) == 2
@@ -204,18 +206,18 @@ def test_learn_inversion(isolated):
 
 
 def test_history_reopen_compare_delete(isolated):
-    lab = app("pages/attack_lab.py", **TINY)
+    lab = app("app_pages/attack_lab.py", **TINY)
     lab.button[0].click().run()
     first = finish(lab, "lab_job")
     lab.button[0].click().run()
     second = finish(lab, "lab_job")
-    at = app("pages/history.py")
+    at = app("app_pages/history.py")
     assert len(at.dataframe[0].value) == 2
     # another visitor sees the public demo runs but cannot delete them
-    at = app("pages/history.py", run=first.run_id)
+    at = app("app_pages/history.py", run=first.run_id)
     assert not [b for b in at.button if b.key == "hist_delete"]
     assert any("only its maker" in c.value for c in at.caption)
-    at = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages/history.py"), default_timeout=120)
     at.session_state["_workspace_key"] = lab.session_state["_workspace_key"]
     at.query_params["run"] = first.run_id
     at.run()
@@ -223,13 +225,16 @@ def test_history_reopen_compare_delete(isolated):
     assert_map_shows(args, first.doc["reconstructions"],
                      client=first.doc["reconstructions"]["clients"][0]["client"])
     assert {b.label for b in at.get("download_button")} >= {"JSON", "CSV (rounds)", "CSV (points)"}
-    both = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    both = AppTest.from_file(str(ROOT / "app_pages/history.py"), default_timeout=120)
     both.query_params["run"] = [first.run_id, second.run_id]
     both.run()
     assert not both.exception and plotly_count(both) == 2  # ASR and error per round, overlaid
     at.button(key="hist_delete").click().run()
     assert not at.exception
     assert isolated.get(first.run_id, "x") is None and isolated.get(second.run_id, "x") is not None
+    # deleting the run opened from a link: the link goes, no "does not exist" error
+    assert "run" not in at.query_params and not at.error
+    assert any("Deleted run" in s.value for s in at.success)
 
 
 # ---- the worker machinery -------------------------------------------------------------------
@@ -414,7 +419,7 @@ def test_a_reload_adopts_the_key_the_browser_sent(monkeypatch):
 
 @pytest.mark.parametrize("bad", ["short", "x" * 20 + "';alert(1);'", "a b" * 10])
 def test_a_pasted_key_that_is_not_a_workspace_key_is_refused(bad):
-    at = app("pages/history.py")
+    at = app("app_pages/history.py")
     mine = at.session_state["_workspace_key"]
     at.text_input(key="ws_key").set_value(bad).run()
     at.button(key="ws_use").click().run()

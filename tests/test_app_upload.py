@@ -40,7 +40,7 @@ def trajectories_csv(n_users: int = 4, n_points: int = 30, lat0: float = 41.88,
 
 
 def lab(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/attack_lab.py"), default_timeout=180)
+    at = AppTest.from_file(str(ROOT / "app_pages/attack_lab.py"), default_timeout=180)
     at.query_params.update({**TINY, **query})
     at.run()
     assert not at.exception
@@ -120,7 +120,7 @@ def test_valid_upload_runs_and_stays_private(store):
     assert info is not None and info.private
 
     # Bob: another browser session on the same server and store
-    bob = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    bob = AppTest.from_file(str(ROOT / "app_pages/history.py"), default_timeout=120)
     bob.run()
     assert not bob.exception
     bob_key = bob.session_state["_workspace_key"]
@@ -129,7 +129,7 @@ def test_valid_upload_runs_and_stays_private(store):
     assert "_uploaded_datasets" not in bob.session_state
     assert any("No runs yet" in i.value for i in bob.info)
     # even with the run's id in the link, Bob gets a message, not the data
-    bob2 = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    bob2 = AppTest.from_file(str(ROOT / "app_pages/history.py"), default_timeout=120)
     bob2.session_state["_workspace_key"] = bob_key
     bob2.query_params["run"] = job.run_id
     bob2.run()
@@ -139,7 +139,7 @@ def test_valid_upload_runs_and_stays_private(store):
     assert "lab_job" not in bob_lab.session_state and "_uploaded_datasets" not in bob_lab.session_state
 
     # Alice sees her run in History, and can share it
-    mine = AppTest.from_file(str(ROOT / "pages/history.py"), default_timeout=120)
+    mine = AppTest.from_file(str(ROOT / "app_pages/history.py"), default_timeout=120)
     mine.session_state["_workspace_key"] = alice_key
     mine.query_params["run"] = job.run_id
     mine.run()

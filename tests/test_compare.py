@@ -117,6 +117,8 @@ def test_cli_writes_json_md_csv_and_html(tmp_path, capsys):
     assert list(doc["variants"]) == ["st-gia", "st-gia-no-mapping"]
     for suffix in (".md", ".csv", ".html"):
         assert out.with_suffix(suffix).exists(), suffix
+    html = out.with_suffix(".html").read_text()
+    assert html.count("plotly.js (basic") == 1 and len(html) < 2_000_000  # not plotly.py's 4.8 MB
     printed = capsys.readouterr().out
     assert "| st-gia-no-mapping |" in printed
 

@@ -129,9 +129,9 @@ def test_cli_refuses_an_unwritable_json_before_running(tmp_path, capsys):
 
 # ---- the dashboard: one widget per field of the page's experiment(s) -------------------------
 
-PAGE_EXPERIMENTS = {"pages/attack_lab.py": ["attack"],
-                    "pages/attack_comparison.py": ["compare-attacks", "ablation"],
-                    "pages/defenses.py": ["compare-defenses", "defense-maps"]}
+PAGE_EXPERIMENTS = {"app_pages/attack_lab.py": ["attack"],
+                    "app_pages/attack_comparison.py": ["compare-attacks", "ablation"],
+                    "app_pages/defenses.py": ["compare-defenses", "defense-maps"]}
 CHOSEN_BY_SOURCE = {"dataset", "roads"}  # the data-source radios and uploads choose these
 
 
@@ -161,7 +161,7 @@ def test_widget_values_are_validated_by_the_config(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("ST_GIA_STORE", str(tmp_path / "runs.sqlite"))
-    at = AppTest.from_file(str(ROOT / "pages/attack_lab.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages/attack_lab.py"), default_timeout=120)
     at.query_params.update({"window": "60"})  # the config's range is [1, 50]
     at.run()
     assert any("window" in e.value and "[1, 50]" in e.value for e in at.error)

@@ -203,3 +203,20 @@ def test_core_never_imports_streamlit():
     code = ("import sys, core.viz.maps, core.viz.figures, core.viz.offline, core.store, "
             "core.store.export; assert 'streamlit' not in sys.modules, 'core imported streamlit'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_log_axes_read_as_numbers_and_their_labels_land_on_the_threshold():
+    import math
+
+    from core.viz import figures
+    cdf = figures.error_cdf([10.0, 300.0, 800.0, 5000.0], 500.0)
+    [note] = cdf.layout.annotations
+    assert note.x == pytest.approx(math.log10(500.0))       # log axis: log10, not 10^500
+    assert "500 m: 50% of points" in note.text
+    assert cdf.layout.xaxis.type == "log" and cdf.layout.xaxis.tickformat == ",.3~r"
+    rounds = figures.rounds_figure([{"round": r, "asr": 0.5, "median_error_m": 4119.8764}
+                                    for r in (1, 2, 3)])
+    assert rounds.layout.yaxis2.tickformat == ",.3~r" and rounds.layout.yaxis2.hoverformat == ",.0f"
+    assert rounds.layout.xaxis.dtick == 1                     # whole rounds, no 1.5
+    series = figures.series_figure({"a": [{"round": 1, "recall_at_5": 0.12345}]}, "recall_at_5")
+    assert series.layout.yaxis.title.text == "recall@5"      # not the field name

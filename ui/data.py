@@ -55,6 +55,14 @@ class DataChoice:
             return f"upload:{self.upload.name}#{self.upload.sha}"
         return self.path or ""
 
+    def label(self) -> str:
+        """The data as a reader knows it: 'demo', the uploaded file's name or the path's name."""
+        if self.source == "upload" and self.upload is not None:
+            return self.upload.name
+        if self.source == "path" and self.path:
+            return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        return self.source
+
     def checked(self) -> "DataChoice":
         """Server paths resolved and confined to the data directories (InputError if not)."""
         from dataclasses import replace

@@ -218,6 +218,9 @@ def start_experiment(form: FormResult, kind: str, key: str, title: str, **values
         st.error(str(exc))
         return
     f = cfg.federation
+    data = form.choice.label()
+    if data not in title:  # every run says which data it ran on (an upload: its file name)
+        title = f"{title} on {data}"
     job = jobs.Job(kind, f"{title} · {f.clients} clients · {f.rounds} rounds",
                    owner=session.workspace(), private=form.choice.private)
     jobs.start(key, job, experiment_work(kind, cfg, form.choice), save_doc(session.store(), kind))

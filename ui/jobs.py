@@ -124,6 +124,7 @@ def _finish(job: Job, outcome: tuple[str, Any], save, registry: LiveJobs) -> Non
     kind, payload = outcome
     if kind == "error":
         job.error = payload
+        job.message = "stopped by an error (see below)"  # not the last step's "loading data…"
         job.finished = time.time()
         job.status = "error"
         return

@@ -92,3 +92,50 @@ def calibration_trace(seed: int = 0, window: int = 3, rounds: int = 6, iters: in
         rows.append({"round": ra.round, "raw_error_m": float(raw),
                      "calibrated_error_m": float(ra.errors_m[0, j])})
     return {"point": point, "rows": rows, "user_id": prep.population.user_ids[0]}
+
+
+def first_and_settled(error_m, threshold_m: float = 500.0) -> tuple[int | None, int | None]:
+    """(first iteration within the threshold, first iteration from which the dummy stays
+    within it to the end — the paper's AIT for a successful attack; None: never)."""
+    e = [float(x) for x in error_m]
+    first = next((i for i, x in enumerate(e) if x < threshold_m), None)
+    if not e or e[-1] >= threshold_m:
+        return first, None
+    settled = len(e) - 1
+    while settled > 0 and e[settled - 1] < threshold_m:
+        settled -= 1
+    return first, settled
+
+
+def ait_sentence(error_m, first: int | None, settled: int | None, threshold_m: float = 500.0) -> str:
+    """Whether the dummy's first hit stays, in words."""
+    t = f"{threshold_m:,.0f} m"
+    if first is None:
+        return f"The dummy never came within {t}: the attack failed on this point."
+    if settled is None:
+        return (f"The dummy first came within {t} at iteration {first} but did not stay: it ends "
+                f"{float(error_m[-1]):,.0f} m away, so the attack failed on this point.")
+    if settled == first:
+        return f"The dummy came within {t} at iteration {first} and stayed there."
+    worst = max(float(x) for x in error_m[first:settled])
+    return (f"The dummy first came within {t} at iteration {first}, left again (up to "
+            f"{worst:,.0f} m) and stays within {t} from iteration {settled} on.")
+
+
+def calibration_reading(rows: list[dict]) -> str:
+    """What the calibration chart shows, from its numbers: the calibrated estimate against each
+    round's own recovery, including when both get worse as the model trains."""
+    if not rows:
+        return "No round saw this point twice."
+    last = rows[-1]
+    raw, cal = last["raw_error_m"], last["calibrated_error_m"]
+    best = min(r["raw_error_m"] for r in rows)
+    text = (f"In round {last['round']} this round's own recovery is {raw:,.0f} m off; the "
+            f"average of all recoveries so far is {cal:,.0f} m off")
+    if cal < raw:
+        text += ", so averaging kept most of the earlier, better answers"
+    if rows[0]["raw_error_m"] < raw:
+        text += (". Here the later rounds' recoveries are worse than the first, so the calibrated "
+                 f"error grows too: averaging stays above the best single recovery "
+                 f"({best:,.0f} m), which the attacker cannot tell apart from the others")
+    return text + "."

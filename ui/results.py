@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from core.viz import figures, maps
+from core.viz.labels import help_text
 
 MAP_HEIGHT = 500
 
@@ -34,12 +35,20 @@ def metrics(doc: dict) -> None:
     last = rows[-1]
     asr = [r["asr"] for r in rows if r.get("asr") is not None]
     recall = [r["recall_at_5"] for r in rows if r.get("recall_at_5") is not None]
+    thr = doc["config"].get("threshold_m", 500)
     cols = st.columns(5)
-    cols[0].metric("Rounds", f"{len(rows)}/{doc['config'].get('rounds', len(rows))}")
+    cols[0].metric("Rounds finished", f"{last.get('round', len(rows))}/"
+                   f"{doc['config'].get('rounds', len(rows))}",
+                   help="training rounds finished out of the run's rounds")
     cols[1].metric("ASR, last round", _fmt(last.get("asr"), ".2f"),
-                   help=f"share of points within {doc['config'].get('threshold_m', 500):g} m")
-    cols[2].metric("Mean ASR", _fmt(sum(asr) / len(asr) if asr else None, ".2f"))
-    cols[3].metric("Median error, last round", _fmt(last.get("median_error_m"), ",.0f", " m"))
+                   help=f"attack success rate of round {last.get('round', len(rows))}: share of "
+                        f"that round's places the server reconstructed within {thr:g} m; lower "
+                        "is more private")
+    cols[2].metric("Mean ASR", _fmt(sum(asr) / len(asr) if asr else None, ".2f"),
+                   help=help_text("mean_asr"))
+    cols[3].metric("Median error, last round", _fmt(last.get("median_error_m"), ",.0f", " m"),
+                   help="median distance between a true place and the server's reconstruction "
+                        "in the last round; lower = worse for privacy")
     base = (doc.get("summary") or {}).get("baselines") or {}
     persistence = base.get("persistence")
     cols[4].metric("recall@5 (utility)", _fmt(recall[-1] if recall else None, ".3f"),
@@ -47,8 +56,9 @@ def metrics(doc: dict) -> None:
                    f"{recall[-1] - persistence:+.3f} vs persistence",
                    delta_color="normal",
                    help="share of held-out next locations among the model's top 5 guesses, "
-                        "for the global model after the latest round; 'persistence' guesses the "
-                        "5 known places nearest the current one and needs no model at all")
+                        "for the global model after the latest round; higher = more useful. "
+                        "'persistence' guesses the 5 known places nearest the current one and "
+                        "needs no model at all")
     if recall and persistence is not None and recall[-1] < persistence:
         st.caption(utility_reading(recall[-1], base, doc["config"]))
     spent = last.get("epsilon_spent")
@@ -99,12 +109,38 @@ def reconstruction_panel(doc: dict, roads=None, key: str = "res", tiles: str = "
                                 "the last position shows the attacker's final estimates")
         round_ = None if picked == rounds[-1] else picked
     elif live and rounds:
-        c2.caption(f"Live: estimates after round {rounds[-1]}")
+        c2.caption(f"Live map: estimates after round {rounds[-1]} (the map refreshes less often "
+                   "than the numbers above)")
     m = maps.reconstruction_map(recon, roads, client=None if client == "all" else client,
                                 round_=round_, tiles=tiles)
     show_map(m, key=f"{key}_map")
-    st.caption("Blue: true trajectory · red dashed: the server's reconstruction · grey dotted: "
-               "error lines · light grey: road network. Toggle layers at the top right.")
+    st.caption(map_caption(roads is not None))
+
+
+def map_caption(roads: bool) -> str:
+    """The legend of a reconstruction map (roads only when they are drawn)."""
+    return ("Blue: true trajectory · red dashed: the server's reconstruction · grey dotted: "
+            "error lines" + (" · light grey: road network" if roads else
+                             " · no road network for this data, so none is drawn")
+            + ". Toggle layers at the top right.")
+
+
+def report_button(doc: dict, key: str, stem: str = "st-gia-report", roads=None,
+                  container=None) -> None:
+    """'Download report': the stakeholder HTML report of `doc`, built when clicked."""
+    from core.reports import build_report
+
+    def make() -> str:
+        try:
+            return build_report(doc, roads, generated=f"from the dashboard ({stem})")
+        except Exception as exc:  # noqa: BLE001 - a document the report cannot read
+            return (f"<!DOCTYPE html><meta charset='utf-8'><p>The report could not be built "
+                    f"from this result: {type(exc).__name__}: {exc}</p>")
+    (container or st).download_button(
+        "Download report", make, file_name=f"{stem}.html", mime="text/html",
+        icon=":material/description:", key=f"{key}_report", on_click="ignore",
+        help="one HTML file for readers outside the field: the result in plain words, a map, "
+             "the curves, the settings and the limits; opens offline and prints to PDF")
 
 
 def charts(doc: dict, key: str = "res") -> None:
@@ -129,6 +165,7 @@ def charts(doc: dict, key: str = "res") -> None:
 def attack_result(doc: dict, roads=None, key: str = "res", tiles: str = "none",
                   live: bool = False) -> None:
     """Everything about one attack run."""
+    report_button(doc, key, roads=roads)
     metrics(doc)
     reconstruction_panel(doc, roads, key, tiles, live)
     charts(doc, key)
@@ -153,8 +190,9 @@ def roads_for_doc(doc: dict):
     return demo_roads() if cfg.get("dataset") == "demo" and not cfg.get("roads") else None
 
 
-def attack_job_summary(job, show_dataset: bool = False) -> None:
-    """The fast part of an attack job's panel: progress line, error or metrics."""
+def attack_job_summary(job, show_dataset: bool = False, key: str = "res") -> None:
+    """The fast part of an attack job's panel: progress line, error or metrics. The document it
+    showed is kept for the slow part, so the map never shows a later round than the numbers."""
     from ui import jobs
 
     jobs.progress_line(job)
@@ -166,14 +204,17 @@ def attack_job_summary(job, show_dataset: bool = False) -> None:
         return
     doc = job.partial if job.running else job.doc
     if doc:
+        st.session_state[f"{key}_live_doc"] = doc
         metrics(doc)
 
 
 def attack_job_details(job, key: str, tiles: str = "none") -> None:
     """The slow part: the reconstruction map, the charts and where the run was saved."""
-    doc = job.partial if job.running else job.doc
+    doc = st.session_state.get(f"{key}_live_doc") if job.running else job.doc
     if job.error or not doc:
         return
+    if not job.running:
+        report_button(doc, key, stem=f"st-gia-{job.run_id or 'run'}", roads=job.extra.get("roads"))
     reconstruction_panel(doc, job.extra.get("roads"), key=key, tiles=tiles, live=job.running)
     charts(doc, key=key)
     if job.run_id:

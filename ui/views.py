@@ -9,7 +9,28 @@ import streamlit as st
 from core.errors import InputError
 from core.store.export import defense_rows
 from core.viz import figures, maps
-from ui.results import metrics, roads_for_doc, show_map
+from core.viz.labels import METRICS, label
+from ui.results import map_caption, metrics, report_button, roads_for_doc, show_map
+
+
+def column_config(rows: list[dict]) -> dict:
+    """Readable headers, tooltips and rounded numbers for a table of document fields."""
+    keys = {k for r in rows for k in r}
+    out = {}
+    for k in keys:
+        m = METRICS.get(k)
+        if m is None:
+            out[k] = st.column_config.Column(label(k))
+        elif m.fmt:
+            out[k] = st.column_config.NumberColumn(m.label, help=m.help, format=m.fmt)
+        else:
+            out[k] = st.column_config.Column(m.label, help=m.help)
+    return out
+
+
+def table(rows: list[dict], key: str) -> None:
+    """A document table with readable headers and rounded numbers."""
+    st.dataframe(rows, hide_index=True, key=key, column_config=column_config(rows))
 
 
 def _paper_table(doc: dict, metric: str) -> str | None:
@@ -28,6 +49,7 @@ def comparison_view(doc: dict, key: str = "cmp") -> None:
         st.info("The document has no results.")
         return
     cfg = doc.get("config", {})
+    report_button(doc, key, stem=f"st-gia-{group}")
     st.caption(f"dataset {cfg.get('dataset')}, {cfg.get('clients')} clients, "
                f"{doc.get('rounds_run', cfg.get('rounds'))} rounds, window {cfg.get('window')}, "
                f"{cfg.get('iters')} iterations, defense {cfg.get('defense', 'none')}"
@@ -40,11 +62,13 @@ def comparison_view(doc: dict, key: str = "cmp") -> None:
         st.plotly_chart(figures.series_figure(series, "asr", "ASR per round (Tables 3/4)"),
                         key=f"{key}_asr")
         st.plotly_chart(figures.series_figure(series, "ait", "AIT per round"), key=f"{key}_ait")
-    table = _paper_table(doc, "asr")
-    if table:
-        st.markdown(table)
+    paper = _paper_table(doc, "asr")
+    if paper:
+        st.markdown(paper)
+        st.caption(f"ASR: {METRICS['asr'].help}. AIT: {METRICS['ait'].help}. Seconds: each "
+                   "attack's own wall time.")
     else:
-        st.dataframe(figures.mean_table(series), hide_index=True, key=f"{key}_table")
+        table(figures.mean_table(series), key=f"{key}_table")
 
 
 def epsilon_scope_text(scope: str, rounds: int) -> str:
@@ -66,6 +90,7 @@ def defense_view(doc: dict, key: str = "def") -> None:
         st.info("The document has no defenses.")
         return
     cfg = doc.get("config", {})
+    report_button(doc, key, stem="st-gia-defenses")
     st.caption(f"dataset {cfg.get('dataset')}, {cfg.get('clients')} clients, {cfg.get('rounds')} "
                f"rounds, {cfg.get('iters')} attack iterations; attack {cfg.get('attack', 'st-gia')}")
     from core.experiments.defenses import reading
@@ -91,7 +116,7 @@ def defense_view(doc: dict, key: str = "def") -> None:
             per_round = cfg.get("epsilon_scope") == "round"   # the run's budget: T·ε or ε
             budget = float(eps) * (int(cfg.get("rounds", 1)) if per_round else 1)
             st.plotly_chart(figures.allocation_figure(series, budget), key=f"{key}_alloc")
-    st.dataframe(defense_rows(doc), hide_index=True, key=f"{key}_rows")
+    table(defense_rows(doc), key=f"{key}_rows")
 
 
 def defense_maps_view(doc: dict, key: str = "dmaps", tiles: str = "none") -> None:
@@ -106,9 +131,11 @@ def defense_maps_view(doc: dict, key: str = "dmaps", tiles: str = "none") -> Non
     if not clients:
         st.info("No reconstructions yet.")
         return
-    client = st.selectbox("User", sorted(clients), format_func=clients.get, key=f"{key}_client")
     roads = roads_for_doc(first)
+    report_button(doc, key, stem="st-gia-defense-maps", roads=roads)
+    client = st.selectbox("User", sorted(clients), format_func=clients.get, key=f"{key}_client")
     names = list(runs)
+    frame = maps.client_bounds([d.get("reconstructions") or {} for d in runs.values()], client)
     for row in range(0, len(names), 2):
         cols = st.columns(2)
         for col, name in zip(cols, names[row:row + 2]):
@@ -119,11 +146,18 @@ def defense_maps_view(doc: dict, key: str = "dmaps", tiles: str = "none") -> Non
                 errs = sorted(p["error_m"] for p in pts)
                 med = errs[len(errs) // 2] if errs else float("nan")
                 eps = d["config"].get("epsilon")
-                label = "no defense" if name == "none" else f"{name}, ε = {eps:g}"
-                st.markdown(f"**{label}** — this user's median error {med:,.0f} m; "
-                            f"mean ASR {d['summary'].get('mean_asr')}")
-                m = maps.reconstruction_map(d["reconstructions"], roads, client=client, tiles=tiles)
+                title = "no defense" if name == "none" else f"{name}, ε = {eps:g}"
+                asr = d["summary"].get("mean_asr")
+                st.markdown(f"**{title}** — this user's median error {med:,.0f} m; "
+                            f"mean ASR {'–' if asr is None else f'{asr:.2f}'}",
+                            help="median error: distance between this user's true and "
+                                 "reconstructed places (lower = worse for privacy); mean ASR: "
+                                 f"{METRICS['mean_asr'].help}")
+                m = maps.reconstruction_map(d["reconstructions"], roads, client=client, tiles=tiles,
+                                            bounds=frame)
                 show_map(m, key=f"{key}_{name}", height=360)
+    st.caption("Every map shows the same area at the same zoom. "
+               + map_caption(roads is not None))
 
 
 def load_json_upload(label: str, key: str, required: tuple[str, ...]) -> dict | None:
@@ -139,6 +173,7 @@ def load_json_upload(label: str, key: str, required: tuple[str, ...]) -> dict | 
     if not isinstance(doc, dict) or not any(k in doc for k in required):
         st.error(f"{f.name}: expected a document with {' or '.join(repr(k) for k in required)}")
         return None
+    st.subheader(f"Loaded: {f.name}")
     return doc
 
 

@@ -1,7 +1,8 @@
 """Command line of ST-GIA Lab: `python -m core COMMAND --help` lists each command's options.
 
 Experiments (attack, compare-attacks, ablation, compare-defenses, defense-maps) come from the
-experiment registry; their flags are generated from the run configuration's fields.
+experiment registry; their flags are generated from the run configuration's fields. `datasets`
+describes a dataset; `report` turns a result JSON into a stakeholder HTML report.
 
 Interrupting: Ctrl-C (SIGINT) and SIGTERM stop a run at once. A single `attack` run then prints
 and writes (`--json`) the rounds it finished, marked ``"stopped": true``; the exit status is 130
@@ -52,11 +53,12 @@ class LatestResult:
 
 DESCRIPTION = ("ST-GIA Lab: how much of a person's movement a federated-learning server reads "
                "back from the gradients of a location-prediction model, and what each privacy "
-               "defense buys. Every experiment writes JSON (--json) and prints a table.")
+               "defense buys. Every experiment writes JSON (--json) and prints a table; `report` turns that "
+               "JSON into an HTML report for readers outside the field.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cli import datasets
+    from core.cli import datasets, report
     from core.cli.flags import add_config_arguments
     from core.experiments.registry import EXPERIMENTS
 
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("datasets", help=datasets.HELP, description=datasets.HELP)
     datasets.add_arguments(p)
+    p = sub.add_parser("report", help=report.HELP, description=report.HELP)
+    report.add_arguments(p)
     for name, exp in EXPERIMENTS.items():
         p = sub.add_parser(name, help=exp.help, description=exp.help)
         add_config_arguments(p, exp.fields)
@@ -135,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "datasets":
                 from core.cli import datasets
                 return int(datasets.run(args) or 0)
+            if args.command == "report":
+                from core.cli import report
+                return report.run(args)
             return run_experiment(args)
         except InputError as exc:
             print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)

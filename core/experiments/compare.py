@@ -202,7 +202,9 @@ def asr_figure(doc: dict, metric: str = "asr"):
 
 
 def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list[Path]:
-    """Write JSON and, next to it (same stem), .md and .csv — and .html with plotly."""
+    """Write JSON and, next to it (same stem), .md and .csv — and .html: the stakeholder report
+    (`core.reports`), whose charts use the 1.2 MB plotly.js basic bundle inlined once (plotly.py's
+    own `write_html(include_plotlyjs=True)` inlines the full 4.8 MB bundle for one chart)."""
     import json
 
     from core.files import write_atomic
@@ -215,11 +217,13 @@ def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list
         p.write_text(text)
         written.append(p)
     if figure:
-        fig = asr_figure(doc)
-        if fig is not None:
-            p = path.with_suffix(".html")
-            fig.write_html(str(p), include_plotlyjs=True)
-            written.append(p)
+        try:
+            from core.reports import build_report
+        except ImportError:  # plotly or folium missing
+            return written
+        p = path.with_suffix(".html")
+        p.write_text(build_report(doc), encoding="utf-8")
+        written.append(p)
     return written
 
 

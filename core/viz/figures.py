@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.viz.labels import d3_format, label
+
 ASR_COLOR = "#d62728"
 ERR_COLOR = "#1f77b4"
 UTIL_COLOR = "#2ca02c"
@@ -36,11 +38,33 @@ def _utility_key(doc: dict) -> str:
 
 
 def _val(v) -> float:
+    """A cell as a float: a number, or a sweep-over-seeds cell {"mean": x, ...}; NaN if missing."""
+    if isinstance(v, dict):
+        v = v.get("mean")
     return float("nan") if v is None else float(v)
 
 
 def _col(rows: list[dict], key: str) -> list[float]:
     return [_val(r.get(key)) for r in rows]
+
+
+# log axes: full numbers ("4,000", "0.12") instead of plotly's digit-only minor labels
+LOG_TICKS = dict(type="log", tickformat=",.3~r", minor=dict(showgrid=False))
+
+
+def _round_axis(fig: go.Figure, rounds: list, **kwargs) -> None:
+    """x = training round: whole rounds only (no 1.5), at most ~12 labels."""
+    n = len(set(rounds))
+    fig.update_xaxes(title_text="round", dtick=max(1, math.ceil(n / 12)) if n else None,
+                     tick0=1, **kwargs)
+
+
+def _vline_label(fig: go.Figure, x: float, text: str, color: str, log_x: bool = False) -> None:
+    """A dashed vertical line with a label at its top; on a log x axis annotations take
+    log10(x) (plotly's convention), which `add_vline(annotation_text=...)` gets wrong."""
+    fig.add_vline(x=x, line=dict(color=color, dash="dash"))
+    fig.add_annotation(x=math.log10(x) if log_x else x, y=1, yref="paper", text=text,
+                       showarrow=False, xanchor="left", yanchor="bottom", font=dict(color=color))
 
 
 def rounds_figure(rows: list[dict], threshold_m: float = 500.0) -> go.Figure:
@@ -53,9 +77,10 @@ def rounds_figure(rows: list[dict], threshold_m: float = 500.0) -> go.Figure:
                              mode="lines+markers", line=dict(color=ERR_COLOR, dash="dot")),
                   secondary_y=True)
     fig.update_yaxes(title_text=f"ASR (error < {threshold_m:g} m)", range=[0, 1.05],
-                     secondary_y=False)
-    fig.update_yaxes(title_text="median error (m)", type="log", secondary_y=True)
-    fig.update_xaxes(title_text="round")
+                     hoverformat=".3f", secondary_y=False)
+    fig.update_yaxes(title_text="median error (m)", secondary_y=True, hoverformat=",.0f",
+                     **LOG_TICKS)
+    _round_axis(fig, x)
     fig.update_layout(title="Attack success and error per round", **LAYOUT)
     return fig
 
@@ -70,9 +95,9 @@ def error_cdf(errors_m, threshold_m: float = 500.0) -> go.Figure:
         fig.add_trace(go.Scatter(x=np.maximum(e, 0.1), y=y, mode="lines", name="points",
                                  line=dict(color=ERR_COLOR, shape="hv")))
         share = float(np.mean(e < threshold_m))
-        fig.add_vline(x=threshold_m, line=dict(color=ASR_COLOR, dash="dash"),
-                      annotation_text=f"{threshold_m:g} m: {share:.0%} of points")
-    fig.update_xaxes(title_text="reconstruction error (m)", type="log")
+        _vline_label(fig, threshold_m, f"{threshold_m:g} m: {share:.0%} of points", ASR_COLOR,
+                     log_x=True)
+    fig.update_xaxes(title_text="reconstruction error (m)", hoverformat=",.0f", **LOG_TICKS)
     fig.update_yaxes(title_text="share of points", range=[0, 1.02])
     fig.update_layout(title="Error CDF (final estimates)", showlegend=False, **LAYOUT)
     return fig
@@ -90,7 +115,7 @@ def ait_figure(rows: list[dict], iters: int | None = None) -> go.Figure:
     if iters:
         fig.add_hline(y=iters, line=dict(color="grey", dash="dot"),
                       annotation_text=f"budget {iters} iterations")
-    fig.update_xaxes(title_text="round")
+    _round_axis(fig, x)
     fig.update_yaxes(title_text="iterations to < threshold")
     fig.update_layout(title="AIT: iterations until a point is found", **LAYOUT)
     return fig
@@ -109,8 +134,8 @@ def utility_figure(rows: list[dict]) -> go.Figure:
         fig.add_trace(go.Bar(x=x, y=_col(rows, "epsilon_round"), name="ε this round",
                              marker_color=BUDGET_COLOR, opacity=0.35), secondary_y=True)
         fig.update_yaxes(title_text="ε", secondary_y=True)
-    fig.update_yaxes(title_text="recall@5", range=[0, 1.02], secondary_y=False)
-    fig.update_xaxes(title_text="round")
+    fig.update_yaxes(title_text="recall@5", range=[0, 1.02], hoverformat=".3f", secondary_y=False)
+    _round_axis(fig, x)
     fig.update_layout(title="Utility of the global model", **LAYOUT)
     return fig
 
@@ -124,9 +149,9 @@ def series_figure(series: dict[str, list[dict]], key: str = "asr",
     for name, rows in series.items():
         fig.add_trace(go.Scatter(x=[r["round"] for r in rows], y=_col(rows, key), name=name,
                                  mode="lines+markers"))
-    fig.update_xaxes(title_text="round")
-    fig.update_yaxes(title_text=key.upper() if key in ("asr", "ait") else key,
-                     range=[0, 1.05] if key == "asr" else None)
+    _round_axis(fig, [r["round"] for rows in series.values() for r in rows])
+    fig.update_yaxes(title_text=label(key), range=[0, 1.05] if key == "asr" else None,
+                     hoverformat=d3_format(key), **(LOG_TICKS if key.endswith("_m") else {}))
     fig.update_layout(title=title, **{**LAYOUT, "height": 380})
     return fig
 
@@ -220,8 +245,10 @@ def frontier_figure(doc: dict) -> go.Figure:
                           annotation_text=f"{BASELINE_LABELS.get(b, b)} {v:.3f}",
                           annotation_position="top left" if i % 2 == 0 else "bottom right",
                           annotation_font_size=11)
-    fig.update_xaxes(title_text="ASR (attack success, lower = more private)", range=[-0.02, 1.02])
-    fig.update_yaxes(title_text="recall@5 of the final model (higher = more useful)")
+    fig.update_xaxes(title_text="ASR (attack success, lower = more private)", range=[-0.02, 1.02],
+                     hoverformat=".3f")
+    fig.update_yaxes(title_text="recall@5 of the final model (higher = more useful)",
+                     hoverformat=".3f")
     fig.update_layout(title="Privacy–utility frontier", **{**LAYOUT, "height": 400})
     return fig
 
@@ -237,7 +264,7 @@ def allocation_figure(allocations: dict[str, list[float]], epsilon: float) -> go
                                  line=dict(dash="dash")), secondary_y=True)
     fig.add_hline(y=epsilon, line=dict(color="grey", dash="dot"), secondary_y=True,
                   annotation_text=f"budget of the run: {epsilon:g}")
-    fig.update_xaxes(title_text="round")
+    _round_axis(fig, list(range(1, max((len(a) for a in allocations.values()), default=0) + 1)))
     fig.update_yaxes(title_text="ε_t", secondary_y=False)
     fig.update_yaxes(title_text="ε spent", secondary_y=True)
     fig.update_layout(title=f"Budget allocation over rounds (run budget {epsilon:g})", barmode="group",
@@ -257,7 +284,7 @@ def inversion_trace_figure(error_m, loss) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=np.maximum(np.asarray(loss, float), 1e-12),
                              name="gradient distance ‖∇w′ − ∇w‖²",
                              line=dict(color=ERR_COLOR, dash="dot")), secondary_y=True)
-    fig.update_yaxes(title_text="metres", type="log", secondary_y=False)
+    fig.update_yaxes(title_text="metres", secondary_y=False, **LOG_TICKS)
     fig.update_yaxes(title_text="matching loss", type="log", exponentformat="power",
                      showgrid=False, secondary_y=True)
     fig.update_xaxes(title_text="iteration")
@@ -291,9 +318,10 @@ def calibration_figure(rows: list[dict], threshold_m: float = 500.0) -> go.Figur
                              mode="lines+markers", line=dict(color="#ff9896", dash="dot")))
     fig.add_trace(go.Scatter(x=x, y=_col(rows, "calibrated_error_m"), name="calibrated (mean so far)",
                              mode="lines+markers", line=dict(color=ASR_COLOR)))
-    fig.add_hline(y=threshold_m, line=dict(color="grey", dash="dash"),
-                  annotation_text=f"{threshold_m:g} m")
+    fig.add_hline(y=threshold_m, line=dict(color="grey", dash="dash"))
+    fig.add_annotation(x=1, xref="paper", y=math.log10(threshold_m), text=f"{threshold_m:g} m",
+                       showarrow=False, xanchor="right", yanchor="bottom")  # log y: log10
     fig.update_xaxes(title_text="round", dtick=1)
-    fig.update_yaxes(title_text="error (m)", type="log")
+    fig.update_yaxes(title_text="error (m)", **LOG_TICKS)
     fig.update_layout(title="Calibration: averaging the recoveries of one point", **LAYOUT)
     return fig

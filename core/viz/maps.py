@@ -114,16 +114,29 @@ def road_layer(roads, bounds: list[list[float]] | None = None, max_edges: int = 
     return fg
 
 
+def client_bounds(recons: list[dict], client: int | None = None) -> list[list[float]] | None:
+    """One frame for several maps of the same client (e.g. one map per defense): the box around
+    its true and reconstructed points in every document, so side-by-side maps share a zoom."""
+    arrays = []
+    for recon in recons:
+        for t in tracks(recon):
+            if client is None or t.client == client:
+                arrays += [t.true, t.rec]
+    return _bounds(arrays)
+
+
 def reconstruction_map(recon: dict, roads=None, client: int | None = None,
                        round_: int | None = None, tiles: str = "none", error_lines: bool = True,
-                       max_road_edges: int = MAX_ROAD_EDGES) -> folium.Map:
+                       max_road_edges: int = MAX_ROAD_EDGES,
+                       bounds: list[list[float]] | None = None) -> folium.Map:
     """True trajectory vs reconstruction for one client (`client` = its index) or all (None).
 
-    `round_` shows the estimates as they stood after that round (the round slider).
+    `round_` shows the estimates as they stood after that round (the round slider); `bounds`
+    ([[south, west], [north, east]]) fixes the frame (default: this map's own points).
     """
     all_tracks = tracks(recon, round_)
     shown = [t for t in all_tracks if client is None or t.client == client]
-    bounds = _bounds([t.true for t in shown] + [t.rec for t in shown])
+    bounds = bounds or _bounds([t.true for t in shown] + [t.rec for t in shown])
     center = ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2) if bounds \
         else (0.0, 0.0)
     m = offline_map(center, tiles=tiles)

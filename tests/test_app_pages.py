@@ -196,13 +196,23 @@ def test_bad_epsilon_list():
 
 def test_learn_inversion(isolated):
     at = app("app_pages/learn.py", learn_iters="20")
-    [args] = map_args(at)
+    args, emb = map_args(at)
     assert "Dummy" in args["script"] and "True location" in args["script"]
+    assert "Non-zero embedding rows" in emb["script"]   # 4 · why embeddings leak
     assert plotly_count(at) == 2
     at.slider(key="learn_step").set_value(5).run()
     assert not at.exception and "After 5 iterations" in [m.label for m in at.metric]
     at.button(key="learn_calib").click().run()
     assert not at.exception and plotly_count(at) == 3
+
+
+def test_learn_embedding_rows_follow_the_round(isolated):
+    at = app("app_pages/learn.py", learn_iters="10", learn_emb_round="2")
+    rows = {m.label: m.value for m in at.metric}
+    assert not at.exception and rows["Non-zero rows in this upload"] == rows[
+        "Distinct places the client fed in"]
+    at.slider(key="learn_emb_round").set_value(5).run()
+    assert not at.exception and len(map_args(at)) == 2
 
 
 def test_history_reopen_compare_delete(isolated):

@@ -76,6 +76,8 @@ def field_widget(name: str, default: Any = None, key_prefix: str = "") -> Any:
         options = ([none] if info.optional else []) + list(allowed)
         chosen = st.selectbox(label, options, index=options.index(none if value is None else value),
                               **common)
+        if p.captions and chosen in dict(p.captions):
+            st.caption(dict(p.captions)[chosen])
         return None if info.optional and chosen == none else chosen
     if info.sequence or info.kind is str:
         text = value if isinstance(value, str) else ",".join(f"{v:g}" if isinstance(v, float) else str(v)

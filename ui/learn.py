@@ -139,3 +139,38 @@ def calibration_reading(rows: list[dict]) -> str:
                  f"error grows too: averaging stays above the best single recovery "
                  f"({best:,.0f} m), which the attacker cannot tell apart from the others")
     return text + "."
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def embedding_rows(round_t: int = 5, client: int = 0, seed: int = 0) -> dict:
+    """One client's DeepMove upload in round `round_t` on the demo city (history protocol): the
+    locations of its non-zero embedding-gradient rows and their norms, the places it fed in, and
+    the next place the server reads off the output bias (`core.attacks.embedding.RowAttack`,
+    which has followed the client since round 1)."""
+    import torch
+
+    from core.attacks.embedding import RowAttack
+    from core.experiments.config import RunConfig
+    from core.experiments.runner import class_labels
+    from core.experiments.setup import prepare
+    from core.federated.clients import window_points
+    from core.federated.rounds import run_rounds
+
+    cfg = RunConfig.build("realistic", model="deepmove", dataset="demo", clients=max(3, client + 1),
+                          rounds=round_t, seed=seed)
+    prep = prepare(cfg)
+    rows_attack = RowAttack(prep.model, prep.fed.window, prep.population.n_clients, prep.n_points)
+    rec = None
+    for rec in run_rounds(prep.population, prep.model, prep.fed, None, class_labels(prep)):
+        rows_attack.attack(rec)
+    grad = rec.uploads["loc_emb"][client]                       # (V, D)
+    norms = grad.norm(dim=-1)
+    rows = torch.nonzero(norms > 0).ravel().numpy()
+    fed_in = prep.normalizer.denormalize(rec.x_true[client].reshape(-1, 2).numpy().astype(np.float64))
+    target = int(rows_attack.loc[client, int(window_points(rec.starts, prep.fed.window)[-1, -1])])
+    return {"rows": prep.vocab[rows].tolist(), "norms": norms[rows].tolist(),
+            "true": np.unique(fed_in, axis=0).tolist(), "vocab_size": int(len(prep.vocab)),
+            "target": prep.vocab[target].tolist(),
+            "true_target": prep.normalizer.denormalize(
+                rec.y_true[client, -1].numpy().astype(np.float64)[None])[0].tolist(),
+            "user_id": prep.population.user_ids[client], "windows": int(len(rec.starts))}

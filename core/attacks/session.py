@@ -43,6 +43,7 @@ from torch import Tensor
 
 from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
+from core.attacks.embedding import RowAttack
 from core.attacks.engine import Problem, invert
 from core.attacks.levenberg import invert_lm
 from core.attacks.residual import relative_residual
@@ -52,6 +53,7 @@ from core.federated.clients import window_points
 from core.federated.rounds import RoundRecord
 from core.geo.distance import EARTH_RADIUS_M
 from core.metrics.attack import ASR_THRESHOLD_M, ait_summary, asr, errors_m
+from core.models.deepmove import is_embedding
 from core.models.recurrent import ModelSpec, per_client_grads
 
 
@@ -139,6 +141,9 @@ class AttackSession:
         self.done = np.zeros(n_clients, dtype=np.int64)           # 1 + last window start inverted
         self.labels = np.full((n_clients, n_points), -1, dtype=np.int64)  # analytic classes (−1: none)
         self.records: dict[int, list[RoundRecord]] = {}           # kept (residual) records (retro)
+        # embedding models: the analytic attack reads the embedding rows (core.attacks.embedding)
+        self.rows = RowAttack(model, window, n_clients, n_points) \
+            if spec.closed_form and is_embedding(model) else None
         bb = normalizer.bbox
         k = np.pi * EARTH_RADIUS_M / 180
         self._m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
@@ -223,7 +228,9 @@ class AttackSession:
         then revisit kept rounds (see `_retro`)."""
         t0 = time.perf_counter()
         idx = window_points(rec.starts, self.window)                 # (B, W+1)
-        if self.spec.subtract_known:
+        if self.rows is not None:
+            pts, raw, first = self._attack_rows(rec, idx)
+        elif self.spec.subtract_known:
             pts, raw, first = self._attack_subtracting(rec)
         else:
             pts, raw, first = self._invert_record(rec)
@@ -232,6 +239,18 @@ class AttackSession:
             self.records.pop(rec.round - self.window, None)
             self._retro(rec.round)
         return ra
+
+    def _attack_rows(self, rec: RoundRecord, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Embedding models (`core.attacks.embedding`): points read off the upload with no
+        iterations; each point is calibrated once, when it is found (Eq. 9 over one recovery)."""
+        pts, z, new = self.rows.attack(rec)
+        patterns, group = np.unique(new, axis=0, return_inverse=True)
+        for g, mask in enumerate(patterns):
+            rows = np.flatnonzero(group.ravel() == g)
+            if mask.any():
+                self.calib.add(rec.clients[rows], pts[mask], z[rows][:, mask])
+        hit = self._error_m(torch.as_tensor(z - self._truth_norm(rec, idx))).numpy() < self.threshold
+        return pts, z, np.where(hit, 0, -1)
 
     def _invert_record(self, rec: RoundRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Invert every window of `rec` in one batched optimisation, remember what later rounds

@@ -36,6 +36,14 @@ DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
 DEFAULT_EPSILONS = (1.0, 5.0, 10.0, 20.0, 50.0)
 SCOPES = ("round", "total")
 PROTOCOLS = ("streaming", "history")
+# What each model's upload gives away (shown under the model choice in the dashboard).
+MODEL_REVEALS = (
+    ("lstm", "Its upload reveals coordinates only through optimisation: the server must invert "
+             "the recurrent weights' gradient (one-point windows: in closed form)."),
+    ("gru", "Like the LSTM: the places are found by inverting the recurrent weights' gradient."),
+    ("deepmove", "Its upload names every place the user fed in outright: only the embedding rows "
+                 "of visited locations are non-zero, and the output bias names the next one."),
+)
 
 
 def _attack_names() -> list[str]:
@@ -99,8 +107,10 @@ class DataConfig(Section):
 
 @dataclass(frozen=True)
 class ModelConfig(Section):
-    model: str = param("lstm", "recurrent cell of the next-location model", label="Model",
-                       choices=("lstm", "gru"))
+    model: str = param("lstm", "next-location model: an LSTM or GRU over coordinates (the "
+                       "paper), or deepmove: location embeddings, a GRU and attention over the "
+                       "user's history (classification head only)", label="Model",
+                       choices=("lstm", "gru", "deepmove"), captions=MODEL_REVEALS)
     head: str = param("regression", "output: regress the next point (the paper) or classify "
                       "over the location vocabulary", label="Head",
                       choices=("regression", "classification"))
@@ -110,6 +120,12 @@ class ModelConfig(Section):
                                "of the normalised coordinates (1 = the paper; 20 ≈ 2.4 km per "
                                "unit on NYC)", label="Input scale", low=0.0, high=1000.0,
                                low_open=True, advanced=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model == "deepmove" and self.head != "classification":
+            raise ParameterError("head", self.head, "classification with model deepmove (it "
+                                 "scores every vocabulary location; try --preset realistic)")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class Param:
     choices: allowed values (a tuple, or a function returning them, e.g. a registry's names).
     label: the dashboard's widget label; help: one sentence for `--help` and the tooltip.
     advanced: shown in the dashboard's "Advanced" expander.
+    captions: for choices, one sentence per choice that the dashboard shows under the widget.
     """
 
     help: str
@@ -41,6 +42,7 @@ class Param:
     metavar: str | None = None
     nonempty: bool = False  # sequences: at least one item
     none_label: str = "none"  # how an optional choice reads when it is not set (widgets)
+    captions: tuple[tuple[str, str], ...] = ()  # (choice, one sentence shown under the widget)
 
     def allowed(self) -> tuple | None:
         if self.choices is None:

@@ -23,6 +23,8 @@ from core.federated.rounds import run_rounds
 from core.geo.distance import haversine
 from core.metrics.baselines import baselines as reference_baselines
 from core.metrics.utility import prediction_metrics
+from core.federated.clients import window_points
+from core.models.deepmove import is_embedding
 from core.models.recurrent import forward
 
 Progress = Callable[[dict], None]
@@ -52,8 +54,7 @@ def utility(prep: Prepared, params: dict[str, torch.Tensor]) -> dict[str, float]
     if len(prep.heldout_x) == 0:
         return {"recall_at_5": nan, "acc_at_1": nan, "median_pred_error_m": nan}
     with torch.no_grad():
-        out = forward(params, torch.as_tensor(prep.heldout_x, dtype=torch.float32)[None],
-                      prep.model)[0].numpy().astype(np.float64)
+        out = _heldout_outputs(prep, params).numpy().astype(np.float64)
     if prep.model.head == "classification":
         m = prediction_metrics(prep.heldout_y, prep.vocab, logits=out)
     else:
@@ -61,6 +62,23 @@ def utility(prep: Prepared, params: dict[str, torch.Tensor]) -> dict[str, float]
                                pred_latlon=prep.normalizer.denormalize(out))
     return {"recall_at_5": m["recall_at_5"], "acc_at_1": m["acc_at_1"],
             "median_pred_error_m": m["median_error_m"]}
+
+
+def _heldout_outputs(prep: Prepared, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N, C) model outputs on the held-out windows. A model with history attention
+    (`core.models.deepmove`) sees each client's windows in time order from its first point, so
+    every held-out window attends over the windows before it, as in training."""
+    if not is_embedding(prep.model):
+        return forward(params, torch.as_tensor(prep.heldout_x, dtype=torch.float32)[None],
+                       prep.model)[0]
+    pop, W = prep.population, prep.fed.window
+    n = prep.fed.heldout_start + prep.config.evaluation.heldout_per_client     # windows per client
+    starts = np.arange(n)
+    idx = [np.minimum(window_points(starts, W), len(p) - 1) for p in pop.points]   # (n, W+1) each
+    x = torch.as_tensor(np.stack([p[i[:, :W]] for p, i in zip(pop.points, idx)]), dtype=torch.float32)
+    out = forward(params, x, prep.model)                                           # (K, n, C)
+    keep = np.stack([(starts >= prep.fed.heldout_start) & (starts < len(p) - W) for p in pop.points])
+    return out[torch.as_tensor(keep)]
 
 
 def baselines(prep: Prepared) -> dict[str, float]:
@@ -84,7 +102,10 @@ def class_labels(prep: Prepared) -> Callable[[torch.Tensor], torch.Tensor] | Non
     vocab = torch.as_tensor(prep.normalizer.normalize(prep.vocab), dtype=torch.float32)
 
     def labels(y: torch.Tensor) -> torch.Tensor:
-        return torch.cdist(y.reshape(-1, 2), vocab).argmin(1).view(y.shape[:-1])
+        # exact distances: cdist's matmul shortcut (its default for large inputs) can name a
+        # venue metres away as nearest, so a check-in would train on its neighbour's class
+        d = torch.cdist(y.reshape(-1, 2), vocab, compute_mode="donot_use_mm_for_euclid_dist")
+        return d.argmin(1).view(y.shape[:-1])
     return labels
 
 

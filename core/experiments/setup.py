@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from core.attacks.mapping import Mapper
 from core.data.preprocess import Normalizer, preprocess, select_users
@@ -139,9 +140,16 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
     vocab = np.unique(np.concatenate(pop.latlon), axis=0)
     m = cfg.model
     model = ModelSpec(m.model, m.hidden, m.head, len(vocab) if m.head == "classification" else 0,
-                      input_scale=m.input_scale)
+                      input_scale=m.input_scale, locations=_locations(m.model, norm, vocab))
     v = ds.locations if venues is None else venues
     return Prepared(cfg, ds, roads, pop, norm, v, vocab, model, fed, **heldout(pop, fed, cfg))
+
+
+def _locations(model: str, norm: Normalizer, vocab: np.ndarray) -> torch.Tensor | None:
+    """Embedding models index the vocabulary: its normalised coordinates, row v = location v."""
+    if model != "deepmove":
+        return None
+    return torch.as_tensor(norm.normalize(vocab), dtype=torch.float32)
 
 
 def heldout(pop: ClientPopulation, fed: FedConfig, cfg: RunConfig) -> dict[str, np.ndarray]:

@@ -20,14 +20,14 @@ Parameters follow `nn.LSTM`/`nn.GRU` naming and gate order (LSTM: i, f, g, o; GR
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from core.errors import ParameterError
 
-CELLS = ("lstm", "gru")
+CELLS = ("lstm", "gru", "deepmove")  # deepmove: `core.models.deepmove` (embeddings + attention)
 HEADS = ("regression", "classification")
 
 
@@ -40,6 +40,8 @@ class ModelSpec:
     head: str = "regression"
     n_classes: int = 0  # vocabulary size, classification head only
     input_scale: float = 1.0  # s: the cell sees 0.5 + (x − 0.5)·s (module docstring)
+    # embedding models: (V, 2) normalised vocabulary, row v = location v (public, like the bbox)
+    locations: Tensor | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -52,6 +54,8 @@ class ModelSpec:
             raise ParameterError("n_classes", self.n_classes, ">= 2 for the classification head")
         if not (math.isfinite(self.input_scale) and self.input_scale > 0):
             raise ParameterError("input_scale", self.input_scale, "a finite number > 0")
+        if self.cell == "deepmove" and self.head != "classification":
+            raise ParameterError("head", self.head, "classification with the deepmove model")
 
     @property
     def n_gates(self) -> int:
@@ -64,6 +68,9 @@ class ModelSpec:
 
 def init_params(spec: ModelSpec, generator: torch.Generator) -> dict[str, Tensor]:
     """PyTorch's default init: U(-1/sqrt(H), 1/sqrt(H)) for the cell and U(-1/sqrt(fan_in), ..) for the head."""
+    if spec.cell == "deepmove":
+        from core.models import deepmove
+        return deepmove.init_params(spec, generator)
     h, g = spec.hidden, spec.n_gates * spec.hidden
     k = 1.0 / math.sqrt(h)
 
@@ -120,6 +127,9 @@ def last_hidden(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor
 
 def forward(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor:
     """x (K, B, W, 2) normalised window (before the input scale) -> output (K, B, C)."""
+    if spec.cell == "deepmove":
+        from core.models import deepmove
+        return deepmove.forward(params, x, spec)
     h = last_hidden(params, x, spec)
     return _mm(h, params["out_weight"]) + _bias(params["out_bias"])
 

@@ -226,3 +226,41 @@ def layer_polylines(m: folium.Map) -> dict[str, list[list[list[float]]]]:
             out[child.layer_name] = [c.locations for c in child._children.values()
                                      if isinstance(c, folium.PolyLine)]
     return out
+
+
+def embedding_rows_map(rows_latlon: np.ndarray, row_norms: np.ndarray, true_latlon: np.ndarray,
+                       target_latlon: list[float] | None = None, roads=None,
+                       tiles: str = "none") -> folium.Map:
+    """Learn page, "why embeddings leak": the locations whose embedding-gradient row is
+    non-zero in one client's upload (red, radius growing with the row's norm), the places the
+    client really fed in (blue rings) and the next place read off the output bias (orange)."""
+    rows = np.asarray(rows_latlon, dtype=float).reshape(-1, 2)
+    norms = np.asarray(row_norms, dtype=float).reshape(-1)
+    truth = np.asarray(true_latlon, dtype=float).reshape(-1, 2)
+    extra = [np.asarray(target_latlon, dtype=float).reshape(-1, 2)] if target_latlon is not None else []
+    bounds = _bounds([rows, truth] + extra)
+    center = tuple(truth[0]) if len(truth) else (0.0, 0.0)
+    m = offline_map(center, tiles=tiles)
+    if roads is not None:
+        road_layer(roads, bounds).add_to(m)
+    t = folium.FeatureGroup(name="Places the client fed in", show=True)
+    for p in truth:
+        folium.CircleMarker(p.tolist(), radius=11, color=TRUE_COLOR, weight=2, fill=False,
+                            tooltip="a place in the client's windows").add_to(t)
+    g = folium.FeatureGroup(name="Non-zero embedding rows", show=True)
+    top = float(norms.max()) if len(norms) else 1.0
+    for p, n in zip(rows, norms):
+        folium.CircleMarker(p.tolist(), radius=3 + 6 * float(np.sqrt(n / top)), color=REC_COLOR,
+                            fill=True, fill_opacity=0.8,
+                            tooltip=f"row norm {n:.2e}").add_to(g)
+    t.add_to(m)
+    g.add_to(m)
+    if target_latlon is not None:
+        y = folium.FeatureGroup(name="Next place (output bias)", show=True)
+        folium.CircleMarker(list(target_latlon), radius=7, color="#ff7f0e", fill=True,
+                            fill_opacity=0.9, tooltip="next place, from the output bias").add_to(y)
+        y.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    if bounds:
+        m.fit_bounds(bounds)
+    return m

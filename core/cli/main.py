@@ -45,7 +45,8 @@ def set_threads() -> None:
 
 def run_experiment(args: argparse.Namespace) -> int:
     from core.cli.flags import config_from_args
-    from core.cli.output import OUTPUTS, ProgressBar, check_output
+    from core.cli.output import OUTPUTS, ProgressBar, check_output, print_grid
+    from core.experiments.grid import CellStore
     from core.experiments.registry import EXPERIMENTS
 
     exp = EXPERIMENTS[args.command]
@@ -53,8 +54,9 @@ def run_experiment(args: argparse.Namespace) -> int:
     exp.check(cfg)                  # before any data is read
     check_output(args.json)
     set_threads()
-    doc = exp(cfg, progress=ProgressBar(args.quiet))
+    doc = exp(cfg, progress=ProgressBar(args.quiet), store=CellStore.default())
     OUTPUTS[exp.name](doc, args.json)
+    print_grid(doc)
     return 0
 
 

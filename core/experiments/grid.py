@@ -28,8 +28,8 @@ them to a Ray cluster (`--ray-address`, else a local instance; `requirements-ray
 **Cell store** (`CellStore`): each finished cell is written, atomically, as it completes, to
 `$ST_GIA_CACHE/cells/<key[:2]>/<key>.json` (default `~/.cache/st-gia-lab/cells`). The key is the
 SHA-256 of the cell's kind, its configuration (execution fields and the sweep's lists left out:
-they do not change a cell), the dataset file's path, size and mtime, and the code version (a hash
-of every `core/**/*.py`), so a changed input or code never reuses a stale cell. Rerunning a
+they do not change a cell), the dataset's and road files' path, size and mtime, and the code
+version (a hash of every `core/**/*.py`), so a changed input or code never reuses a stale cell. Rerunning a
 command reuses the cells it finds ("reused N of M cells") and the document equals an
 uninterrupted run's (timings aside). A grid of one cell runs in this process and is not stored
 (a single run keeps its per-round progress and partial result when stopped, as before).
@@ -80,8 +80,10 @@ class Cell:
         """Hex digest of what the cell's result depends on (see the module docstring)."""
         from core.experiments.defense_setup import _dataset_fingerprint
 
+        roads = (self.config.data.roads or "").split(",")
         doc = {"kind": self.kind, "config": self.config.to_dict(), "code": code_version(),
-               "data": _dataset_fingerprint(self.config.data.dataset)}
+               "data": _dataset_fingerprint(self.config.data.dataset),
+               "roads": [_dataset_fingerprint(r) for r in roads if r]}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 

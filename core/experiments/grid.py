@@ -335,8 +335,13 @@ class RayExecutor:
                                                                os.environ.get("PYTHONPATH")])),
                    "ST_GIA_TORCH_THREADS": "1", "ST_GIA_WORKERS": "1"}
             kwargs: dict = {"num_cpus": self.processes or None} if self.address is None else {}
-            ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False,
-                     include_dashboard=False, **kwargs)
+            try:
+                ray.init(address=self.address, runtime_env={"env_vars": env},
+                         log_to_driver=False, include_dashboard=False, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise InputError(f"--ray-address {self.address!r}: cannot join a Ray cluster "
+                                 f"there ({exc}); start one with `ray start --head`, or leave "
+                                 "--ray-address out for a local instance") from None
         try:
             remote = ray.remote(num_cpus=1, max_retries=0)(fn)
             src, ctx = ray.put(source), ray.put(context)
@@ -425,7 +430,8 @@ def run_grid(cells: Sequence[Cell], cfg: RunConfig, *, source=None, context: dic
     done = {"steps": step_offset + T * grid.reused}
     _report(progress, done["steps"], total, grid)
     todo = [i for i in range(len(cells)) if i not in grid.results]
-    executor = SerialExecutor() if single else executor_for(cfg)
+    executor = executor_for(cfg)  # checks the execution fields even for one cell
+    executor = SerialExecutor() if single else executor
     grid.executor = executor.name
 
     def progress_of(j: int) -> Progress | None:

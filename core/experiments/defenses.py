@@ -111,13 +111,12 @@ def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
 def _merge_cells(doc: dict, g, several: bool) -> None:
     """The finished cells into the document: `defenses` (Table 5 layout), baselines, roads."""
     by_pair: dict[tuple[str, str | None], list[tuple[int, dict]]] = {}
-    baselines: list[dict] = []
+    baselines: dict[int, dict] = {}  # per seed (every cell of a seed has the same clients)
     for cell, value in ordered(g):
         d = cell.config.defense
         key = None if d.epsilon is None else eps_key(d.epsilon)
         by_pair.setdefault((d.defense, key), []).append((cell.seed, value["cell"]))
-        if d.defense == "none" or not baselines:
-            baselines.append(value["baselines"])
+        baselines.setdefault(cell.seed, value["baselines"])
         doc["roads_used"] = doc["roads_used"] or value.get("roads_used")
     for (name, key), values in by_pair.items():
         row = _seed_cell(values) if several else values[0][1]
@@ -125,7 +124,7 @@ def _merge_cells(doc: dict, g, several: bool) -> None:
             doc["defenses"]["none"] = row
         else:
             doc["defenses"].setdefault(name, {})[key] = row
-    nonempty = [b for b in baselines if b]
+    nonempty = [b for b in baselines.values() if b]
     doc["baselines"] = (mean_dict(nonempty)[0] if several and nonempty
                         else (nonempty[0] if nonempty else {}))
 

@@ -70,6 +70,8 @@ def main() -> int:
     ap.add_argument("--executors", default="serial,local,ray")
     ap.add_argument("--processes", type=int, default=0, help="workers (0 = one per core)")
     ap.add_argument("--paper-cell", action="store_true", help="also time one paper-scale cell")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the executors in turn this many times (ratios per round)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     from core.cli.main import set_threads
@@ -83,15 +85,21 @@ def main() -> int:
             print("ray not installed: skipping it (pip install -r requirements-ray.txt)")
             names.remove("ray")
     print(f"{os.cpu_count()} cores; sweep {SWEEP} (+ the undefended cell)")
-    runs = [run_sweep(n, args.processes) for n in names]
+    runs = []
+    for rep in range(args.repeat):  # executors in turn, so each ratio's runs are close in time
+        batch = [run_sweep(n, args.processes) for n in names]
+        ref = batch[0]
+        for r in batch:
+            same = results_only(r["doc"]) == results_only(runs[0]["doc"] if runs else ref["doc"])
+            r["round"] = rep + 1
+            r["speedup"] = round(ref["wall_s"] / r["wall_s"], 2)
+            r["same_results_as_" + names[0]] = same
+            print(f"[{rep + 1}] {r['executor']:<7} wall {r['wall_s']:7.1f} s  {r['cells']} cells "
+                  f"(sum of cell times {r['cell_s_sum']:.1f} s)  speed-up ×{r['speedup']:.2f}  "
+                  f"load {r['load_before']} → {r['load_after']}  identical results: {same}",
+                  flush=True)
+        runs += batch
     ref = runs[0]
-    for r in runs:
-        same = results_only(r["doc"]) == results_only(ref["doc"])
-        r["speedup"] = round(ref["wall_s"] / r["wall_s"], 2)
-        r["same_results_as_" + ref["executor"]] = same
-        print(f"{r['executor']:<7} wall {r['wall_s']:7.1f} s  {r['cells']} cells "
-              f"(sum of cell times {r['cell_s_sum']:.1f} s)  speed-up ×{r['speedup']:.2f}  "
-              f"load {r['load_before']} → {r['load_after']}  identical results: {same}")
     out = {"cores": os.cpu_count(), "sweep": SWEEP,
            "runs": [{k: v for k, v in r.items() if k != "doc"} for r in runs]}
     if args.paper_cell:

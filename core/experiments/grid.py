@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from core.errors import InputError, ParameterError
-from core.experiments.config import EXECUTION_FIELDS, SECTIONS, RunConfig, section_fields
+from core.experiments.config import SECTIONS, RunConfig, section_fields
 
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]

@@ -38,11 +38,11 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_sweep(executor: str, processes: int) -> dict:
+def run_sweep(executor: str, processes: int, sweep: dict) -> dict:
     from core.experiments.config import RunConfig
     from core.experiments.defenses import compare_defenses
 
-    cfg = RunConfig.build(**SWEEP, executor=executor,
+    cfg = RunConfig.build(**sweep, executor=executor,
                           processes=0 if executor == "serial" else processes)
     before, t0 = load(), time.perf_counter()
     doc = compare_defenses(cfg)  # no cell store: every cell runs
@@ -72,6 +72,10 @@ def main() -> int:
     ap.add_argument("--paper-cell", action="store_true", help="also time one paper-scale cell")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run the executors in turn this many times (ratios per round)")
+    for name in ("clients", "rounds", "iters"):
+        ap.add_argument(f"--{name}", type=int, default=SWEEP[name],
+                        help=f"cell size (default {SWEEP[name]}; larger cells shrink the fixed "
+                             "start-up share)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     from core.cli.main import set_threads
@@ -84,10 +88,11 @@ def main() -> int:
         except ImportError:
             print("ray not installed: skipping it (pip install -r requirements-ray.txt)")
             names.remove("ray")
-    print(f"{os.cpu_count()} cores; sweep {SWEEP} (+ the undefended cell)")
+    sweep = {**SWEEP, "clients": args.clients, "rounds": args.rounds, "iters": args.iters}
+    print(f"{os.cpu_count()} cores; sweep {sweep} (+ the undefended cell)")
     runs = []
     for rep in range(args.repeat):  # executors in turn, so each ratio's runs are close in time
-        batch = [run_sweep(n, args.processes) for n in names]
+        batch = [run_sweep(n, args.processes, sweep) for n in names]
         ref = batch[0]
         for r in batch:
             same = results_only(r["doc"]) == results_only(runs[0]["doc"] if runs else ref["doc"])
@@ -100,7 +105,7 @@ def main() -> int:
                   flush=True)
         runs += batch
     ref = runs[0]
-    out = {"cores": os.cpu_count(), "sweep": SWEEP,
+    out = {"cores": os.cpu_count(), "sweep": sweep,
            "runs": [{k: v for k, v in r.items() if k != "doc"} for r in runs]}
     if args.paper_cell:
         out["paper_cell"] = paper_cell()

@@ -54,8 +54,10 @@ def test_compare_attacks_document_shape(tiny, tmp_path):
     assert doc["config"]["clients"] == 3 and doc["config"]["iters"] == 3
     for entry in doc["attacks"].values():
         _check_rounds(entry)
-    assert len(events) == ROUNDS * len(compare.PAPER_ATTACKS)
-    assert {"round", "attack", "asr"} <= set(events[0])
+    # local worker processes: one event per finished cell (attack), the step counting rounds
+    assert len(events) == len(compare.PAPER_ATTACKS)
+    assert {"round", "attack", "step", "total"} <= set(events[0])
+    assert events[-1]["step"] == events[-1]["total"] == ROUNDS * len(compare.PAPER_ATTACKS)
     # tables: paper layout (rows attacks, columns rounds), long CSV of every round
     md = compare.markdown_table(doc)
     lines = md.splitlines()

@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import streamlit as st
 
 from core.errors import InputError
-from core.experiments.config import PRESETS, SECTIONS, RunConfig, all_fields, preset_default
+from core.experiments.config import (EXECUTION_FIELDS, PRESETS, SECTIONS, RunConfig, all_fields,
+                                     preset_default)
 from core.experiments.params import FieldInfo, parse_text
 from core.experiments.registry import EXPERIMENTS
 from ui.data import DataChoice, FileBlob
@@ -183,7 +184,8 @@ def run_form(experiment: str, allow_files: bool = True, defaults: dict | None = 
         st.subheader("Data")
         choice = data_widgets(allow_files)
         preset = preset_widget()
-        skip = set(SOURCE_FIELDS) | set(exclude) | ({"epsilon"} if "defense" in exp.fields else set())
+        skip = (set(SOURCE_FIELDS) | set(exclude) | set(EXECUTION_FIELDS)
+                | ({"epsilon"} if "defense" in exp.fields else set()))
         if choice.source == "demo":
             skip |= set(FILE_ONLY)
         names = [n for n in exp.fields if n not in skip]

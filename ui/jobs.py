@@ -135,9 +135,17 @@ def _finish(job: Job, outcome: tuple[str, Any], save, registry: LiveJobs) -> Non
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc(file=sys.stderr)
             job.error = f"the result could not be saved ({type(exc).__name__}: {exc})"
-    job.message = "stopped; the finished rounds are kept" if kind == "stopped" else "finished"
+    job.message = "finished" if kind != "stopped" else _stopped_message(payload)
     job.finished = time.time()
     job.status = kind
+
+
+def _stopped_message(doc: dict | None) -> str:
+    """What a stop kept: the finished cells of a sweep, or a single run's finished rounds."""
+    grid = (doc or {}).get("grid") or {}
+    if grid.get("cells", 0) > 1:
+        return f"stopped; the {grid['finished']} of {grid['cells']} runs that finished are kept"
+    return "stopped; the finished rounds are kept"
 
 
 def start(key: str, job: Job, work: Callable[[Any], dict],

@@ -54,14 +54,17 @@ def comparison_view(doc: dict, key: str = "cmp") -> None:
                f"{doc.get('rounds_run', cfg.get('rounds'))} rounds, window {cfg.get('window')}, "
                f"{cfg.get('iters')} iterations, defense {cfg.get('defense', 'none')}"
                + (" — stopped early" if doc.get("stopped") else ""))
+    # several seeds: the lines are means, the bars 95 % CIs
+    ci = {n: b["ci95"]["rounds"] for n, b in doc.get(group, {}).items() if "ci95" in b} or None
     if group == "variants":
         st.plotly_chart(figures.ablation_figure(doc), key=f"{key}_abl")
-        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round, per variant"),
+        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round, per variant", ci),
                         key=f"{key}_abl_rounds")
     else:
-        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round (Tables 3/4)"),
+        st.plotly_chart(figures.series_figure(series, "asr", "ASR per round (Tables 3/4)", ci),
                         key=f"{key}_asr")
-        st.plotly_chart(figures.series_figure(series, "ait", "AIT per round"), key=f"{key}_ait")
+        st.plotly_chart(figures.series_figure(series, "ait", "AIT per round", ci),
+                        key=f"{key}_ait")
     paper = _paper_table(doc, "asr")
     if paper:
         st.markdown(paper)

@@ -26,7 +26,9 @@ def run_experiment(job: Job, name: str, cfg: RunConfig, choice: DataChoice) -> d
     job.status, job.message = "preparing", "loading data and choosing clients…"
     raw = load_trajectories(choice, cfg.data)
     roads = load_roads(choice, cfg.data)
-    cfg = cfg.with_(dataset=choice.dataset_name(), roads=choice.roads_name())
+    # cells one after another in this worker (a daemonic process has no children of its own):
+    # per-round progress, and a stop keeps the finished cells
+    cfg = cfg.with_(dataset=choice.dataset_name(), roads=choice.roads_name(), executor="serial")
     prep = prepare(cfg, raw=raw, roads=roads) if raw is not None else prepare(cfg)
     job.extra["roads"] = prep.roads
     job.extra["dataset"] = summarize(prep.dataset)

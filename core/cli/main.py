@@ -102,17 +102,19 @@ def checked_config(args: argparse.Namespace):
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from core.cli.output import OUTPUTS, ProgressBar
+    from core.cli.output import OUTPUTS, ProgressBar, print_grid
+    from core.experiments.grid import CellStore
 
     exp, cfg = checked_config(args)
     set_threads()
     latest = LatestResult(ProgressBar(args.quiet))
     try:
-        doc = exp(cfg, progress=latest)
+        doc = exp(cfg, progress=latest, store=CellStore.default())
     except KeyboardInterrupt:
         _write_finished(exp.name, cfg, latest, args.json)
         raise
     OUTPUTS[exp.name](doc, args.json)
+    print_grid(doc)
     return 0
 
 

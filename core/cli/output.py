@@ -16,6 +16,7 @@ from core.errors import InputError
 from core.files import write_atomic
 from core.experiments import compare, defenses
 from core.experiments.report import table
+from core.experiments.seeds import pm
 
 
 class ProgressBar:
@@ -58,12 +59,34 @@ def write_json(path: str | None, doc: dict) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
+def print_grid(doc: dict) -> None:
+    """How the sweep's cells ran: how many were reused from the cell store (a rerun resumes)."""
+    g = doc.get("grid") or {}
+    if g.get("cells", 0) > 1:
+        from core.experiments.grid import CellStore
+
+        print(f"reused {g['reused']} of {g['cells']} cells (stored in "
+              f"{CellStore.default().root}); {g['finished'] - g['reused']} run on executor "
+              f"{g['executor']} in {g['seconds']:.1f} s", file=sys.stderr)
+
+
+def _with_ci(rows: list[dict], ci_rows: list[dict], cols: tuple[str, ...]) -> list[dict]:
+    """Rows whose numbers read 'mean ± half-width' (several seeds)."""
+    ci = {r["round"]: r for r in ci_rows}
+    return [{c: r[c] if c == "round" else pm(r.get(c), ci.get(r["round"], {}).get(c))
+             for c in cols} for r in rows]
+
+
 def _attack(doc: dict, path: str | None) -> None:
     cols = ("round", "asr", "asr_final", "ait", "median_error_m", "recall_at_5",
             "median_pred_error_m")
     if doc["config"]["defense"] != "none":
         cols += ("epsilon_round", "epsilon_spent")
-    print(table(doc["rounds"], cols))
+    if "ci95" in doc:
+        print(f"mean ± 95 % CI (Student t) across seeds {', '.join(map(str, doc['seeds']))}")
+        print(table(_with_ci(doc["rounds"], doc["ci95"]["rounds"], cols), cols))
+    else:
+        print(table(doc["rounds"], cols))
     s = doc["summary"]
     base = s.get("baselines") or {}
     print(f"\n{doc['attack']} on {doc['config']['dataset']}: mean ASR {s['mean_asr']}, "
@@ -94,8 +117,12 @@ def _defenses(doc: dict, path: str | None) -> None:
 
 
 def _defense_maps(doc: dict, path: str | None) -> None:
-    rows = [{"defense": n, "mean_asr": r["summary"]["mean_asr"],
-             "final_recall_at_5": r["summary"]["final_recall_at_5"],
+    def cell(r: dict, key: str):
+        s, ci = r["summary"], (r.get("ci95") or {}).get("summary")
+        return s.get(key) if ci is None else pm(s.get(key), ci.get(key))
+
+    rows = [{"defense": n, "mean_asr": cell(r, "mean_asr"),
+             "final_recall_at_5": cell(r, "final_recall_at_5"),
              "epsilon_total": r["summary"].get("epsilon_total")} for n, r in doc["runs"].items()]
     print(table(rows, ("defense", "mean_asr", "final_recall_at_5", "epsilon_total")))
     write_json(path, doc)

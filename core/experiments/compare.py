@@ -1,8 +1,10 @@
-"""Attack comparisons on ONE shared training run: the paper's Tables 3/4 and its ablation (Fig. 4).
+"""Attack comparisons on the same training run: the paper's Tables 3/4 and its ablation (Fig. 4).
 
-Both experiments train the federation once and let several attack recipes attack the same
-recorded uploads (`runner.run`), so every attack sees the same clients, global models, seeds and
-iteration budget; only the recipe differs.
+Every attack sees the same clients, global models, uploads, seeds and iteration budget; only the
+recipe differs. Each attack (or ablation variant) × seed is one cell of a grid
+(`core.experiments.grid`): the cell trains the federation — deterministic in the seed, so every
+cell sees the same uploads — and attacks it with its one recipe (`run_specs`), so the attacks run
+in parallel and a rerun reuses the cells that finished.
 
 - `compare_attacks(cfg)`: ASR and AIT per round of the attacks in `cfg.sweep.attacks` (default
   DLG, iDLG, InvGrad, CPL, SAPAG and ST-GIA).
@@ -29,7 +31,9 @@ from core.errors import ParameterError
 from core.experiments import runner
 from core.experiments.config import COMPONENTS, PAPER_ATTACKS, RunConfig
 from core.experiments.defense_setup import configured_defense
+from core.experiments.grid import Cell, CellStore, cell_config, ordered, run_grid
 from core.experiments.report import round_rows, run_summary
+from core.experiments.seeds import mean_dict, mean_rows, pm, seeds_of
 from core.experiments.setup import Prepared, prepare
 
 Progress = Callable[[dict], None]
@@ -78,32 +82,77 @@ def run_specs(cfg: RunConfig, specs: dict[str, AttackSpec], group: str = "attack
 
 def compare_attacks(cfg: RunConfig, progress: Progress | None = None,
                     should_stop: Callable[[], bool] | None = None,
-                    prep: Prepared | None = None, cache_dir: str | None = None) -> dict:
-    """ASR/AIT per round of the attacks in `sweep.attacks` on one shared training run (Tables 3/4)."""
-    return run_specs(cfg, comparison_specs(cfg), "attacks", progress, should_stop, prep,
-                     cache_dir)
-
-
-def comparison_specs(cfg: RunConfig) -> dict[str, AttackSpec]:
-    """The attacks of `sweep.attacks`, each told the label as `attack.label` says (`both`: each
-    twice, once jointly optimised and once analytic, for a like-for-like table)."""
+                    prep: Prepared | None = None, cache_dir: str | None = None,
+                    store: CellStore | None = None) -> dict:
+    """ASR/AIT per round of the attacks in `sweep.attacks` (Tables 3/4): one grid cell per
+    attack and seed, each on its own copy of the same deterministic training run. With
+    `attack.label` = both, each attack twice: label optimised jointly and analytic (a
+    like-for-like table)."""
     labels = ("joint", "analytic") if cfg.attack.label == "both" else (cfg.attack.label,)
-    specs = [registry.get(n).with_label(lab).with_calibration(cfg.attack.calibration)
-             for n in cfg.sweep.attacks for lab in labels]
-    return {s.name: s for s in specs}
+    overrides = [{"attack": n, "label": lab} for n in cfg.sweep.attacks for lab in labels]
+    return grid_specs(cfg, _named(cfg, overrides), "attacks", progress, should_stop, prep,
+                      cache_dir, store)
 
 
 def ablation(cfg: RunConfig, progress: Progress | None = None,
              should_stop: Callable[[], bool] | None = None, prep: Prepared | None = None,
-             cache_dir: str | None = None) -> dict:
-    """`sweep.base` and the same attack without each of `sweep.components`, on one shared
-    training run (Fig. 4)."""
+             cache_dir: str | None = None, store: CellStore | None = None) -> dict:
+    """`sweep.base` and the same attack without each of `sweep.components` (Fig. 4): one grid
+    cell per variant and seed, each on its own copy of the same training run."""
+    base, comps = cfg.sweep.base, cfg.sweep.components
     if cfg.attack.label == "both":
         raise ParameterError("label", "both", "own, joint or analytic (both: compare-attacks only)")
-    specs = [s.with_label(cfg.attack.label).with_calibration(cfg.attack.calibration)
-             for s in ablation_specs(cfg.sweep.base, cfg.sweep.components).values()]
-    specs = {s.name: s for s in specs}
-    return run_specs(cfg, specs, "variants", progress, should_stop, prep, cache_dir)
+    ablation_specs(base, comps)  # checks the base
+    overrides = [{"attack": base}] + [{"attack": base, "disable": (c,)} for c in comps]
+    return grid_specs(cfg, _named(cfg, overrides), "variants", progress, should_stop, prep,
+                      cache_dir, store)
+
+
+def _named(cfg: RunConfig, overrides: list[dict]) -> dict[str, dict]:
+    """Each cell's overrides keyed by the name of the attack it runs (`single.attack_spec`:
+    components switched off, label and calibration overrides in the name)."""
+    from core.experiments.single import attack_spec
+
+    return {attack_spec(cell_config(cfg, **o)).name: o for o in overrides}
+
+
+def grid_specs(cfg: RunConfig, overrides: dict[str, dict], group: str,
+               progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+               prep: Prepared | None = None, cache_dir: str | None = None,
+               store: CellStore | None = None) -> dict:
+    """Run one cell per (name, seed) — `overrides[name]` set on the cell's config — and build
+    the comparison document (`run_specs`' shape; with several seeds every number is the mean
+    across seeds, `ci95` beside it and `per_seed` the seeds' own entries)."""
+    t0 = time.perf_counter()
+    seeds = seeds_of(cfg)
+    cells = [Cell("entry", cell_config(cfg, seed=s, **over),
+                  name + (f" seed {s}" if len(seeds) > 1 else ""))
+             for s in seeds for name, over in overrides.items()]
+    g = run_grid(cells, cfg, source=prep, context={"cache_dir": cache_dir}, progress=progress,
+                 should_stop=should_stop, store=store)
+    by_name: dict[str, list[tuple[int, dict]]] = {}
+    for cell, value in ordered(g):
+        by_name.setdefault(value["name"], []).append((cell.seed, value))
+    entries = {n: _seed_entry(by_name[n]) for n in overrides if n in by_name}
+    doc = {"config": cfg.to_dict(), group: entries, "stopped": g.stopped,
+           "rounds_run": max((v["rounds_run"] for vs in by_name.values() for _, v in vs),
+                             default=0),
+           "wall_seconds": round(time.perf_counter() - t0, 3), "grid": g.info()}
+    if len(seeds) > 1:
+        doc["seeds"] = list(seeds)
+    return doc
+
+
+def _seed_entry(values: list[tuple[int, dict]]) -> dict:
+    """One attack's entry: the seed's own, or the mean across seeds with `ci95` and `per_seed`."""
+    if len(values) == 1:
+        return values[0][1]["entry"]
+    entries = [v["entry"] for _, v in values]
+    rounds, rounds_ci = mean_rows([e["rounds"] for e in entries])
+    summary, summary_ci = mean_dict([e["summary"] for e in entries])
+    return {"spec": entries[0]["spec"], "rounds": rounds, "summary": summary,
+            "ci95": {"rounds": rounds_ci, "summary": summary_ci},
+            "per_seed": {str(s): v["entry"] for s, v in values}}
 
 
 def step_progress(progress: Progress | None, n_specs: int) -> Progress | None:
@@ -153,12 +202,20 @@ def markdown_table(doc: dict, metric: str = "asr", digits: int = 3) -> str:
     lines = []
     for name, e in entries.items():
         by_round = {r["round"]: r[metric] for r in e["rounds"]}
+        ci = {r["round"]: r.get(metric) for r in e.get("ci95", {}).get("rounds", [])}
         vals = [v for v in by_round.values() if v is not None]
         mean = sum(vals) / len(vals) if vals else None
-        cells = [_fmt(by_round.get(c), digits) for c in cols]
+        cells = [pm(by_round.get(c), ci.get(c), digits) for c in cols]
+        if "ci95" in e:  # several seeds: the mean over rounds of each seed, then across seeds
+            mean_text = pm(e["summary"].get(f"mean_{metric}"),
+                           e["ci95"]["summary"].get(f"mean_{metric}"), digits)
+        else:
+            mean_text = _fmt(mean, digits)
         lines.append(f"| {name} | " + " | ".join(cells)
-                     + f" | {_fmt(mean, digits)} | {_fmt(e['summary']['wall_seconds'], 1)} |")
-    return head + "\n".join(lines)
+                     + f" | {mean_text} | {_fmt(e['summary']['wall_seconds'], 1)} |")
+    note = ("\n\nmean ± 95 % CI (Student t) across seeds " + ", ".join(map(str, doc["seeds"]))
+            if doc.get("seeds") else "")
+    return head + "\n".join(lines) + note
 
 
 def markdown_report(doc: dict) -> str:
@@ -166,13 +223,15 @@ def markdown_report(doc: dict) -> str:
     key, _ = _group(doc)
     cfg = doc["config"]
     title = "Attack comparison" if key == "attacks" else f"Ablation of {cfg.get('base', 'st-gia')}"
+    seeds = ("seeds " + ",".join(map(str, doc["seeds"])) if doc.get("seeds")
+             else f"seed {cfg['seed']}")
     setting = (f"dataset {cfg['dataset']}, {cfg['clients']} clients, {doc['rounds_run']} rounds, "
-               f"window {cfg['window']}, {cfg['iters']} iterations, seed {cfg['seed']}, "
+               f"window {cfg['window']}, {cfg['iters']} iterations, {seeds}, "
                f"defense {cfg['defense']}, success radius {cfg['threshold_m']:g} m")
     return (f"## {title}\n\n{setting}\n\n### ASR\n\n{markdown_table(doc, 'asr')}\n\n"
             f"### AIT (mean first successful iteration, cap {cfg['iters']})\n\n"
             f"{markdown_table(doc, 'ait', 1)}\n\nwall time {doc['wall_seconds']:.1f} s "
-            "(one training run shared by all rows)\n")
+            "(every row attacks the same deterministic training run)\n")
 
 
 def csv_text(doc: dict) -> str:
@@ -180,10 +239,15 @@ def csv_text(doc: dict) -> str:
     key, entries = _group(doc)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([key[:-1]] + list(ROUND_KEYS))
+    seeds = any("ci95" in e for e in entries.values())
+    ci_keys = [k for k in ROUND_KEYS if k != "round"] if seeds else []
+    w.writerow([key[:-1]] + list(ROUND_KEYS) + [f"{k}_ci95" for k in ci_keys])
     for name, e in entries.items():
+        ci = {r["round"]: r for r in e.get("ci95", {}).get("rounds", [])}
         for r in e["rounds"]:
-            w.writerow([name] + ["" if r.get(k) is None else r[k] for k in ROUND_KEYS])
+            c = ci.get(r["round"], {})
+            w.writerow([name] + ["" if r.get(k) is None else r[k] for k in ROUND_KEYS]
+                       + ["" if c.get(k) is None else c[k] for k in ci_keys])
     return buf.getvalue()
 
 
@@ -196,9 +260,12 @@ def asr_figure(doc: dict, metric: str = "asr"):
     key, entries = _group(doc)
     cfg = doc["config"]
     title = "Attack comparison" if key == "attacks" else f"Ablation of {cfg.get('base', 'st-gia')}"
+    errors = {n: e["ci95"]["rounds"] for n, e in entries.items() if "ci95" in e} or None
+    seeds = f", mean ± 95 % CI over {len(doc['seeds'])} seeds" if doc.get("seeds") else ""
     return series_figure({n: e["rounds"] for n, e in entries.items()}, metric,
                          f"{title}: {metric.upper()} per round ({cfg['dataset']}, "
-                         f"{cfg['clients']} clients, {cfg['iters']} iterations)")
+                         f"{cfg['clients']} clients, {cfg['iters']} iterations{seeds})",
+                         errors=errors)
 
 
 def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list[Path]:

@@ -44,6 +44,9 @@ MODEL_REVEALS = (
     ("deepmove", "Its upload names every place the user fed in outright: only the embedding rows "
                  "of visited locations are non-zero, and the output bias names the next one."),
 )
+EXECUTORS = ("local", "serial", "ray")
+# sweep fields that say how cells run, not what they compute (left out of cell keys and forms)
+EXECUTION_FIELDS = ("executor", "ray_address", "processes")
 
 
 def _attack_names() -> list[str]:
@@ -241,6 +244,20 @@ class SweepConfig(Section):
                                       choices=_defense_names, metavar="D,...")
     epsilons: tuple[float, ...] = param(DEFAULT_EPSILONS, "privacy budgets to sweep", label="ε values", nonempty=True,
                                         low=0.0, high=1e6, low_open=True, metavar="E,...")
+    # how a sweep runs (core.experiments.grid): never part of a cell's result or its cache key
+    seeds: tuple[int, ...] = param((), "run every cell once per seed and report mean ± 95 % CI "
+                                   "(Student t) across seeds (default: just --seed)",
+                                   label="Seeds", low=0, high=2**32 - 1, metavar="S,...",
+                                   advanced=True)
+    executor: str = param("local", "where a sweep's cells run: local worker processes, serial "
+                          "(one after another in this process) or ray (a Ray cluster)",
+                          label="Executor", choices=EXECUTORS, advanced=True)
+    ray_address: str | None = param(None, "--executor ray: a running cluster's address, e.g. "
+                                    "10.0.0.5:6379 or auto (default: start a local instance)",
+                                    label="Ray address", metavar="HOST:PORT", advanced=True)
+    processes: int = param(0, "worker processes of --executor local, CPUs of a local Ray "
+                           "instance (0 = one per core)", label="Processes", low=0, high=4096,
+                           advanced=True)
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -1,5 +1,6 @@
 """The defense sweep behind Table 5 / Fig. 5: the undefended run once, then every defense at every
-ε, each a full federated run attacked by ST-GIA through `runner.run`, the same loop as the
+ε (and seed), each an independent cell of a grid (`core.experiments.grid`): a full federated
+run attacked by ST-GIA through `runner.run`, the same loop as the
 undefended one (the defense is a hook, DESIGN.md §8). Building one defense (roads, risk profile)
 lives in `core.experiments.defense_setup`.
 """
@@ -12,14 +13,14 @@ from typing import Callable
 
 
 from core.defenses import registry as defenses
-from core.defenses.mechanisms import DistanceCache
 from core.experiments import runner
 from core.experiments.config import RunConfig
-from core.experiments.defense_setup import (configured_defense, profile_path, risk_profile,
-                                            roads_for)
+from core.experiments.defense_setup import configured_defense
 from core.experiments.report import run_summary
+from core.experiments.grid import Cell, CellStore, cell_config, ordered, run_grid
 from core.experiments.results import SweepCell, num
-from core.experiments.setup import Prepared, prepare
+from core.experiments.seeds import mean_dict, pm, seeds_of
+from core.experiments.setup import Prepared
 from core.experiments.single import attack_spec
 
 Progress = Callable[[dict], None]
@@ -57,58 +58,81 @@ def run_cell(prep: Prepared, defense: str, epsilon: float | None, context: dict,
 
 def compare_defenses(cfg: RunConfig, progress: Progress | None = None,
                      should_stop: ShouldStop | None = None, prep: Prepared | None = None,
-                     cache_dir: str | Path | None = None) -> dict:
-    """Table 5 / Fig. 5: every cell of `sweep_cells(cfg)`, each a full attacked run.
+                     cache_dir: str | Path | None = None, store: CellStore | None = None) -> dict:
+    """Table 5 / Fig. 5: every cell of `sweep_cells(cfg)` × seed, each a full attacked run and
+    one cell of a grid (`core.experiments.grid`); the adaptive defense's risk profiles (one
+    proxy run per seed, cached on disk) are computed first.
 
     `progress` receives {"step", "total", "run", "round", "asr", ...}: one step per round of
-    every run (the proxy run for the adaptive risk profile included when it is not cached).
+    every run (the proxy runs included). With several seeds every number is the mean across
+    seeds, with `ci95` (half-widths) and `per_seed` beside it.
     Returns the documented JSON document (README, "Result documents").
     """
     t0 = time.perf_counter()
-    prep = prep or prepare(cfg)
-    cells = sweep_cells(cfg)
+    seeds = seeds_of(cfg)
     T = cfg.federation.rounds
-    needs_roads = any(d not in ("none", "dpsgd") for d, _ in cells)
-    roads = roads_for(prep) if needs_roads else None
-    context: dict = {"roads": roads, "distances": DistanceCache(roads)} if roads is not None else {}
+    pairs = sweep_cells(cfg)
     profiled = any("profile" in defenses.DEFENSES[d].needs for d in cfg.sweep.defenses)
-    proxy_runs = int(profiled and not profile_path(prep, cache_dir).is_file())
-    total = T * (len(cells) + proxy_runs)
-    done = {"steps": 0}
-
-    def stepper(label: str) -> Progress | None:
-        if progress is None:
-            return None
-        offset = done["steps"]
-        return lambda ev: progress({**ev, "step": offset + ev["round"], "total": total,
-                                    "run": label, "attack": label})
-
+    profile_cells = [Cell("profile", cell_config(cfg, seed=s), "risk profile (proxy run)"
+                          + (f" seed {s}" if len(seeds) > 1 else "")) for s in seeds] if profiled else []
+    cells = [Cell("defense", cell_config(cfg, seed=s, defense=name, epsilon=eps),
+                  ("none" if eps is None else f"{name} eps={eps_key(eps)}")
+                  + (f" seed {s}" if len(seeds) > 1 else ""))
+             for s in seeds for name, eps in pairs]
+    total = T * (len(profile_cells) + len(cells))
+    context: dict = {"cache_dir": None if cache_dir is None else str(cache_dir)}
     doc: dict = {"config": cfg.to_dict(), "defenses": {},
                  "labels": {n: defenses.label(n) for n in ("none", *cfg.sweep.defenses)},
-                 "roads_used": getattr(roads, "name", None)}
-    if profiled:
-        profile = risk_profile(prep, cache_dir, progress=stepper("risk profile (proxy run)"))
-        done["steps"] += T * proxy_runs
-        context["profile"] = profile
-        doc["risk_profile"] = {"asr": list(profile.asr), "ait": list(profile.ait),
-                               "iters": profile.iters,
-                               "proxy_users": (profile.meta or {}).get("proxy_users")}
-    for name, eps in cells:
-        if should_stop is not None and should_stop():
-            break
-        label = "none" if eps is None else f"{name} eps={eps_key(eps)}"
-        cell = run_cell(prep, name, eps, {**context, "cache_dir": cache_dir}, stepper(label),
-                        should_stop)
-        done["steps"] += T
-        if name == "none":
-            doc["defenses"]["none"] = cell.to_dict()
-        else:
-            doc["defenses"].setdefault(name, {})[eps_key(eps)] = cell.to_dict()
-    doc["baselines"] = runner.baselines(prep)
+                 "roads_used": None}
+    if profile_cells:
+        pg = run_grid(profile_cells, cfg, source=prep, context=context, progress=progress,
+                      should_stop=should_stop, total_steps=total)
+        context["profiles"] = {str(c.seed): v for c, v in ordered(pg)}
+        first = context["profiles"].get(str(seeds[0]))
+        if first is not None:
+            doc["risk_profile"] = {"asr": list(first["asr"]), "ait": list(first["ait"]),
+                                   "iters": first["iters"],
+                                   "proxy_users": (first.get("meta") or {}).get("proxy_users")}
+        if pg.stopped:
+            cells = []
+    g = run_grid(cells, cfg, source=prep, context=context, progress=progress,
+                 should_stop=should_stop, store=store, step_offset=T * len(profile_cells),
+                 total_steps=total)
+    _merge_cells(doc, g, len(seeds) > 1)
     doc["frontier"] = frontier(doc)
-    doc["stopped"] = bool(should_stop and should_stop())
+    doc["stopped"] = bool(g.stopped or (should_stop and should_stop()))
     doc["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    doc["grid"] = g.info()
+    if len(seeds) > 1:
+        doc["seeds"] = list(seeds)
     return doc
+
+
+def _merge_cells(doc: dict, g, several: bool) -> None:
+    """The finished cells into the document: `defenses` (Table 5 layout), baselines, roads."""
+    by_pair: dict[tuple[str, str | None], list[tuple[int, dict]]] = {}
+    baselines: dict[int, dict] = {}  # per seed (every cell of a seed has the same clients)
+    for cell, value in ordered(g):
+        d = cell.config.defense
+        key = None if d.epsilon is None else eps_key(d.epsilon)
+        by_pair.setdefault((d.defense, key), []).append((cell.seed, value["cell"]))
+        baselines.setdefault(cell.seed, value["baselines"])
+        doc["roads_used"] = doc["roads_used"] or value.get("roads_used")
+    for (name, key), values in by_pair.items():
+        row = _seed_cell(values) if several else values[0][1]
+        if name == "none":
+            doc["defenses"]["none"] = row
+        else:
+            doc["defenses"].setdefault(name, {})[key] = row
+    nonempty = [b for b in baselines.values() if b]
+    doc["baselines"] = (mean_dict(nonempty)[0] if several and nonempty
+                        else (nonempty[0] if nonempty else {}))
+
+
+def _seed_cell(values: list[tuple[int, dict]]) -> dict:
+    """One defense at one ε over several seeds: the means, `ci95` and `per_seed`."""
+    mean, ci = mean_dict([v for _, v in values])
+    return {**mean, "ci95": ci, "per_seed": {str(s): v for s, v in values}}
 
 
 # --- tables and the privacy–utility frontier --------------------------------------------------
@@ -132,17 +156,24 @@ def markdown_tables(doc: dict) -> str:
     out = [f"ε {scope}; attack {cfg.get('attack')}, preset {cfg.get('preset')}"]
     for key, title in (("asr", "Attack success rate (mean over rounds)"),
                        (UTILITY, "recall@5 of the final global model")):
-        lines = [f"**{title}** — undefended: {_fmt(base.get(key))}", "",
+        lines = [f"**{title}** — undefended: {_cell_text(base, key)}", "",
                  "| ε | " + " | ".join(eps) + " |", "|---|" + "---|" * len(eps)]
         for n in names:
             lines.append(f"| {defenses.label(n)} | "
-                         + " | ".join(_fmt(doc["defenses"][n].get(e, {}).get(key)) for e in eps)
+                         + " | ".join(_cell_text(doc["defenses"][n].get(e, {}), key) for e in eps)
                          + " |")
         out.append("\n".join(lines))
+    if doc.get("seeds"):
+        out.append("mean ± 95 % CI (Student t) across seeds " + ", ".join(map(str, doc["seeds"])))
     if doc.get("baselines"):
         out.append("Baselines (recall@5 on the same held-out windows): " + ", ".join(
             f"{k} {_fmt(v)}" for k, v in doc["baselines"].items()))
     return "\n\n".join(out) + "\n"
+
+
+def _cell_text(row: dict, key: str) -> str:
+    """A table cell: the value, with its 95 % CI half-width when the row is over seeds."""
+    return pm(row.get(key), (row.get("ci95") or {}).get(key))
 
 
 def frontier(doc: dict, bin_width: float = 0.1) -> dict:

@@ -25,7 +25,8 @@ _FED = ("clients", "rounds", "window", "batch", "protocol", "history", "algorith
         "server_optimizer", "server_lr", "local_lr", "local_steps", "clients_per_round", "seed")
 _EVAL = ("threshold_m", "heldout_per_client")
 _BUDGET = ("epsilon_scope", "delta", "clip_norm", "alpha", "reuse", "radius_km")
-_RUN = _DATA + _MODEL + _FED + _EVAL + ("workers",)  # workers: processes per inversion
+_GRID = ("seeds", "executor", "ray_address", "processes")  # every experiment is a grid of cells
+_RUN = _DATA + _MODEL + _FED + _EVAL + ("workers",) + _GRID  # workers: processes per inversion
 
 
 @dataclass(frozen=True)

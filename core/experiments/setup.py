@@ -63,6 +63,16 @@ class Prepared:
                 raise ValueError(f"with_config: the {section} section differs; prepare() again")
         return replace(self, config=cfg)
 
+    def for_config(self, cfg: RunConfig) -> "Prepared":
+        """The same data prepared under `cfg` (another seed, model or evaluation setting
+        re-picks the clients from the preprocessed dataset; the data section must match)."""
+        if cfg.data != self.config.data:
+            raise ValueError("for_config: the data section differs; prepare() again")
+        same = all(getattr(cfg, s) == getattr(self.config, s)
+                   for s in ("model", "federation", "evaluation"))
+        return (self.with_config(cfg) if same
+                else prepare_clean(cfg, self.dataset, self.roads, self.venues))
+
     def mapper(self) -> Mapper:
         """The mapping prior chosen by `config.prior` (auto: the road network when there is one,
         as in the paper, else the known venues; `core.attacks.mapping`)."""
@@ -132,6 +142,13 @@ def prepare(cfg: RunConfig, raw: TrajectoryDataset | None = None, roads: RoadNet
     ds = preprocess(raw, cfg.data.min_gap_minutes)
     if roads is not None:
         _check_coverage(ds, roads)
+    return prepare_clean(cfg, ds, roads, ds.locations if venues is None else venues)
+
+
+def prepare_clean(cfg: RunConfig, ds: TrajectoryDataset, roads: RoadNetwork | None,
+                  venues: np.ndarray) -> Prepared:
+    """`prepare` after preprocessing: pick the clients (seeded), build the model and federation
+    specs and the held-out windows from an already preprocessed dataset."""
     fed = fed_config(cfg)
     rng = np.random.default_rng(cfg.federation.seed)
     users = select_users(ds, cfg.federation.clients, fed.min_points, rng)

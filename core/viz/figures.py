@@ -143,12 +143,17 @@ def utility_figure(rows: list[dict]) -> go.Figure:
 # ---- attack comparison and ablation (paper Tables 3/4, Fig. 4) --------------------------------
 
 def series_figure(series: dict[str, list[dict]], key: str = "asr",
-                  title: str = "ASR per round") -> go.Figure:
-    """One line per attack (or ablation variant) of `key` over rounds."""
+                  title: str = "ASR per round",
+                  errors: dict[str, list[dict]] | None = None) -> go.Figure:
+    """One line per attack (or ablation variant) of `key` over rounds; `errors`: per name, rows
+    of 95 % CI half-widths (several seeds), drawn as error bars."""
     fig = go.Figure()
     for name, rows in series.items():
+        err = (errors or {}).get(name)
+        bars = (dict(type="data", array=[0.0 if math.isnan(v) else v for v in _col(err, key)],
+                     visible=True) if err else None)
         fig.add_trace(go.Scatter(x=[r["round"] for r in rows], y=_col(rows, key), name=name,
-                                 mode="lines+markers"))
+                                 mode="lines+markers", error_y=bars))
     _round_axis(fig, [r["round"] for rows in series.values() for r in rows])
     fig.update_yaxes(title_text=label(key), range=[0, 1.05] if key == "asr" else None,
                      hoverformat=d3_format(key), **(LOG_TICKS if key.endswith("_m") else {}))

@@ -6,53 +6,27 @@ docs/screenshots/<page>.png, downscaled and palette-quantised so they stay small
 """
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+if str(ROOT) not in sys.path:   # run as a script: `tests.e2e.helpers` is found from the repo root
+    sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.e2e.helpers import BROWSER_ARGS, CHROMIUM, dashboard  # noqa: E402
+from tests.e2e.helpers import settle as script_done  # noqa: E402
+
 WAIT = 300_000
-
-
-def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, ST_GIA_STORE=str(tmp / "runs.sqlite"), ST_GIA_CACHE=str(tmp / "cache"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                             "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start")
 
 
 def settle(page) -> None:
     """Wait for the state a screenshot shows: the script has run, no skeleton is left, every
     plotly chart has drawn its svg and every map has drawn Leaflet (no fixed-time waits)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=WAIT)
-    page.wait_for_function(
-        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
-        " return app && app.dataset.testScriptState === 'notRunning'"
-        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0; }",
-        timeout=WAIT)
+    script_done(page, WAIT)
     page.wait_for_selector("h1", timeout=WAIT)
     # no script running (Streamlit's "Running…/Stop" widget gone): nothing shown faded as stale
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
@@ -83,7 +57,7 @@ def report_shot(browser, page, out: Path) -> None:
     view = browser.new_page(viewport={"width": 1000, "height": 1400})
     view.goto(html.resolve().as_uri())
     view.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT)
-    view.wait_for_timeout(1500)  # Leaflet paints in its frame
+    view.frame_locator("iframe.map").locator(".leaflet-container").wait_for(timeout=WAIT)
     path = out / "report.png"
     view.screenshot(path=str(path), full_page=True)
     shrink(path)
@@ -97,10 +71,10 @@ def main(out: Path, only: set[str] | None = None) -> None:
     history; "home" also shoots the report)."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="st-gia-shots-"))
-    proc, url = start_server(tmp)
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        with dashboard(tmp, start_timeout_s=60, log=False, data=False) as (url, _proc), \
+                sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             # Streamlit scrolls inside its main container: a tall viewport captures the whole page
             page = b.new_page(viewport={"width": 1280, "height": 2300})
 
@@ -160,8 +134,6 @@ def main(out: Path, only: set[str] | None = None) -> None:
                 shot("history")
             b.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import ARTIFACTS, AVAILABLE, SKIP_REASON, settle
+from tests.e2e.helpers import ARTIFACTS, AVAILABLE, SKIP_REASON, WAIT_MS, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON)]
 
@@ -74,11 +74,13 @@ def test_every_page_after_a_demo_run_stays_on_the_apps_server(server, browser):
     assert 'id="headline-number"' in html and "http://" not in html.split("<body>", 1)[1][:2000]
     wait_nav(page)
     for title in PAGES:
-        page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-        page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.innerText"
-                               ".length > 0)", arg=title, timeout=60_000)
-        settle(page)
-        page.wait_for_timeout(300)  # let a rerun that the click started begin
+        link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
+        path = link.evaluate("a => new URL(a.href).pathname")
+        link.click()
+        # the address changes when the server starts the page's script: then wait for it to end
+        page.wait_for_function("p => location.pathname === p", arg=path, timeout=WAIT_MS)
+        page.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.innerText"
+                               ".length > 0)", timeout=WAIT_MS)
         settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0, title
     # Home (the last page) at 1,024 px: the diagram's text is readable, no link is cut

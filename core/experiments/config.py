@@ -185,7 +185,7 @@ class AttackConfig(Section):
     disable: tuple[str, ...] = param((), "ST-GIA components to switch off (ablation)",
                                      label="Switch off", choices=COMPONENTS, metavar="C,...")
     calibration: str = param("own", "how ST-GIA's calibration combines a point's recoveries: own "
-                             "= the recipe's rule (st-gia: mean, st-gia+: residual); mean = "
+                             "= the recipe's rule (residual for st-gia and st-gia+); mean = "
                              "paper Eq. 9; residual = the recovery that best matched its upload",
                              label="Calibration", choices=CALIBRATION_MODES, advanced=True)
     label: str = param("own", "how every attack gets the label: own = its recipe's way; joint = "

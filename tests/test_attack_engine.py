@@ -9,7 +9,7 @@ from core.attacks import registry
 from core.attacks.analytic import classification_label, regression_target
 from core.attacks.calibration import Calibrator
 from core.attacks.engine import Problem, invert
-from core.attacks.mapping import COVER_M, Mapper
+from core.attacks.mapping import COVER_M, ON_ROAD_M, Mapper
 from core.attacks.session import AttackSession
 from core.federated.rounds import FedConfig, run_rounds
 from core.geo.distance import LocalProjection
@@ -53,33 +53,36 @@ def test_mapping_puts_every_covered_dummy_on_the_network_and_leaves_the_rest():
         dx, dy = bx - ax, by - ay
         t = np.clip(((px[:, None] - ax) * dx + (py[:, None] - ay) * dy) / (dx * dx + dy * dy), 0, 1)
         d = np.hypot(ax + t * dx - px[:, None], ay + t * dy - py[:, None]).min(1)
-        worst.append(d[d < COVER_M].max(initial=0.0))  # covered dummies: on a road
+        worst.append(d[d < COVER_M].max(initial=0.0))  # covered dummies: on the network
         far.append(int((d >= COVER_M).sum()))
 
     spec = registry.get("st-gia")
     prob = Problem(rec.params, rec.uploads, torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2),
                    torch.zeros(3, 1, 2, dtype=torch.bool), False)
     invert(spec, model, prob, 20, mapper, monitor)
-    assert len(worst) == 20 and max(worst) < 0.5  # metres (float32 coordinates)
+    assert len(worst) == 20 and max(worst) <= ON_ROAD_M + 0.5  # metres (float32 coordinates)
     assert sum(far) > 0  # N(0, 1) dummies start far outside the grid: some stay outside
 
 
-def test_mapper_leaves_points_the_road_data_do_not_cover():
+def test_mapper_moves_only_points_off_the_streets_inside_the_road_data():
     net = grid_network(n=6)
     pop = population_on(net, n_clients=2)
     mapper = Mapper(pop.normalizer, net, None)
     proj = LocalProjection(*pop.normalizer.bbox.center)
     rng = np.random.default_rng(5)
     z = rng.normal(0.5, 1.0, size=(400, 2))
+    on_road = np.stack(net.snap(*pop.normalizer.denormalize(z[:20]).T), 1) + 1e-4  # ~10 m off
+    z = np.concatenate([z, pop.normalizer.normalize(on_road)])
     ll = pop.normalizer.denormalize(z)
     rlat, rlon = net.snap(ll[:, 0], ll[:, 1])
     px, py = proj.to_xy(ll[:, 0], ll[:, 1])
     rx, ry = proj.to_xy(rlat, rlon)
-    covered = np.hypot(rx - px, ry - py) <= COVER_M
+    d = np.hypot(rx - px, ry - py)
+    snapped = (d > ON_ROAD_M) & (d <= COVER_M)      # off the streets, inside the road data
     got = pop.normalizer.denormalize(mapper(z))
-    assert 0 < covered.sum() < len(z)
-    np.testing.assert_allclose(got[covered], np.stack([rlat, rlon], 1)[covered], atol=1e-9)
-    np.testing.assert_allclose(got[~covered], ll[~covered], atol=1e-9)
+    assert snapped.sum() > 0 and (d <= ON_ROAD_M).sum() > 0 and (d > COVER_M).sum() > 0
+    np.testing.assert_allclose(got[snapped], np.stack([rlat, rlon], 1)[snapped], atol=1e-9)
+    np.testing.assert_allclose(got[~snapped], ll[~snapped], atol=1e-9)
 
 
 def test_calibration_averages_exactly_the_recoveries_of_each_point():

@@ -1,8 +1,9 @@
 """ST-GIA's mapping step (paper §3.2, Alg. 1 line 11): project dummy points onto the map prior.
 
 The paper: "if the outcome of an attack iteration falls outside the road network, we map the
-position x' to its nearest point on the network" — every dummy the road data cover goes to the
-nearest point on an edge segment. Where the paper is silent, and what we chose:
+position x' to its nearest point on the network" — a dummy off the streets, within the area the
+road data cover, goes to the nearest point on an edge segment. Where the paper is silent, and
+what we chose:
 
 - Coverage. A road file covers an area (e.g. Manhattan), a check-in set a larger one (58 % of
   Foursquare NYC check-ins lie outside the Manhattan graph). A dummy farther than `cover_m` from
@@ -10,6 +11,11 @@ nearest point on an edge segment. Where the paper is silent, and what we chose:
   dragging it onto the nearest Manhattan road would move a Brooklyn point kilometres. 200 m:
   on NYC, 51 % of the venues lie within 150 m of a Manhattan road and the next 1 % only between
   150 m and 1 km (a clear gap: the covered venues are the ones within ~150 m).
+- On the network. A road is a street with its frontage, not a line: a dummy within
+  `on_road_m` (50 m; half of the covered NYC venues lie within 8 m of a street centreline, 49 %
+  of all venues within 50 m) is already on the network and is not moved. Snapping a converging
+  dummy onto the centreline every iteration only fights the gradient near the answer (measured:
+  it cost the full attack ~0.01 mean ASR against "no mapping" on NYC and on the demo).
 - No road network: the known venues are the prior (nearest venue), DESIGN.md §3.
 - `roads+venues` (an option, not the paper): whichever of road point and venue is nearer. Venues
   are discrete, so once the gradient signal weakens a dummy whose Adam step is shorter than half
@@ -30,6 +36,8 @@ from core.geo.distance import LocalProjection
 
 # A dummy farther than this from every road is outside the road data's coverage (see above).
 COVER_M = 200.0
+# A dummy this close to a road is on the network (a street and its frontage), not outside it.
+ON_ROAD_M = 50.0
 
 
 @dataclass
@@ -40,6 +48,7 @@ class Mapper:
     roads: object | None = None           # RoadNetwork (has .snap(lat, lon) -> (lat, lon))
     venues: np.ndarray | None = None      # (m, 2) [lat, lon]
     cover_m: float = COVER_M              # roads only: farther points are not mapped
+    on_road_m: float = ON_ROAD_M          # roads only: nearer points are already on the network
 
     def __post_init__(self) -> None:
         if self.roads is None and (self.venues is None or len(self.venues) == 0):
@@ -70,7 +79,10 @@ class Mapper:
             if need.any():
                 rlat, rlon = self.roads.snap(ll[need, 0], ll[need, 1])
                 rx, ry = self._proj.to_xy(rlat, rlon)
-                closer = np.hypot(rx - x[need], ry - y[need]) <= best[need]
+                d = np.hypot(rx - x[need], ry - y[need])
+                closer = d <= best[need]
+                if self._tree is None:  # roads only: a dummy on the network stays where it is
+                    closer &= d > self.on_road_m
                 rows = np.flatnonzero(need)[closer]
                 out[rows] = np.stack([rlat[closer], rlon[closer]], 1)
         return self.normalizer.normalize(out).reshape(z.shape)

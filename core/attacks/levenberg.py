@@ -72,7 +72,7 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     lam = torch.full((x.shape[0],), LAMBDA0, dtype=torch.float64)
     r = res(x, y, target)
     cost = r.pow(2).sum(1)
-    spent, step = 1, 0
+    spent = 1
     if monitor is not None:
         monitor(-1, x.float(), prob.y0)
     while spent + n_free + 1 <= max(iters, 1) and bool((lam < LAMBDA_MAX).any()):
@@ -86,7 +86,6 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
         cost = torch.where(better, cost_new, cost)
         lam = torch.where(better, lam * LAMBDA_DOWN, lam * LAMBDA_UP)
         spent += n_free + 1
-        step += 1
         if monitor is not None:
             monitor(spent - 1, x.float(), prob.y0)
     if spec.mapping and mapper is not None:   # the map prior, once, on the converged window

@@ -29,7 +29,7 @@ from core.attacks import registry
 from core.attacks.spec import AttackSpec
 from core.errors import ParameterError
 from core.experiments import runner
-from core.experiments.config import COMPONENTS, PAPER_ATTACKS, RunConfig
+from core.experiments.config import COMPONENTS, RunConfig
 from core.experiments.defense_setup import configured_defense
 from core.experiments.grid import Cell, CellStore, cell_config, ordered, run_grid
 from core.experiments.report import round_rows, run_summary

@@ -78,7 +78,7 @@ def main() -> int:
                              "start-up share)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    from core.cli.main import set_threads
+    from core.threads import set_threads
 
     set_threads()
     names = [n for n in args.executors.split(",") if n]

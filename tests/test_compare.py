@@ -9,7 +9,7 @@ import pytest
 from core.cli.main import main
 from core.data.trajectory import Trajectory, TrajectoryDataset
 from core.experiments import compare
-from core.experiments.config import RunConfig
+from core.experiments.config import PAPER_ATTACKS, RunConfig
 from core.experiments.setup import prepare
 
 ROUNDS = 2
@@ -49,24 +49,24 @@ def test_compare_attacks_document_shape(tiny, tmp_path):
     doc = compare.compare_attacks(cfg, progress=events.append, prep=prep)
     json.loads(json.dumps(doc))  # JSON-serialisable
     assert set(doc) >= {"config", "attacks", "wall_seconds"}
-    assert list(doc["attacks"]) == list(compare.PAPER_ATTACKS)
-    assert doc["config"]["attacks"] == list(compare.PAPER_ATTACKS)
+    assert list(doc["attacks"]) == list(PAPER_ATTACKS)
+    assert doc["config"]["attacks"] == list(PAPER_ATTACKS)
     assert doc["config"]["clients"] == 3 and doc["config"]["iters"] == 3
     for entry in doc["attacks"].values():
         _check_rounds(entry)
     # local worker processes: one event per finished cell (attack), the step counting rounds
-    assert len(events) == len(compare.PAPER_ATTACKS)
+    assert len(events) == len(PAPER_ATTACKS)
     assert {"round", "attack", "step", "total"} <= set(events[0])
-    assert events[-1]["step"] == events[-1]["total"] == ROUNDS * len(compare.PAPER_ATTACKS)
+    assert events[-1]["step"] == events[-1]["total"] == ROUNDS * len(PAPER_ATTACKS)
     # tables: paper layout (rows attacks, columns rounds), long CSV of every round
     md = compare.markdown_table(doc)
     lines = md.splitlines()
     assert lines[0].startswith("| attack") and "| 1 | 2 |" in lines[0]
-    assert len(lines) == 2 + len(compare.PAPER_ATTACKS)
+    assert len(lines) == 2 + len(PAPER_ATTACKS)
     rows = list(csv.DictReader(io.StringIO(compare.csv_text(doc))))
-    assert len(rows) == ROUNDS * len(compare.PAPER_ATTACKS)
+    assert len(rows) == ROUNDS * len(PAPER_ATTACKS)
     assert {"attack"} | ROUND_FIELDS <= set(rows[0])
-    written = compare.write_outputs(doc, tmp_path / "cmp.json", figure=False)
+    written = compare.write_outputs(doc, tmp_path / "cmp.json")
     assert sorted(p.suffix for p in written) == [".csv", ".json", ".md"]
     assert json.loads((tmp_path / "cmp.json").read_text())["attacks"].keys() == doc["attacks"].keys()
 

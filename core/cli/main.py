@@ -76,17 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def set_threads() -> None:
-    """One torch thread by default (env ST_GIA_TORCH_THREADS overrides): the tensors are small,
-    and OpenMP threads that spin-wait collapse when another process shares the two cores
-    (measured: a 200-iteration round went from 0.7 s to 10–30 s with 2 threads under load)."""
-    import os
-
-    import torch
-
-    torch.set_num_threads(max(1, int(os.environ.get("ST_GIA_TORCH_THREADS", "1"))))
-
-
 def checked_config(args: argparse.Namespace):
     """The experiment and its validated config, with --json checked writable: everything a run
     checks before it reads any data."""
@@ -106,6 +95,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     from core.experiments.grid import CellStore
 
     exp, cfg = checked_config(args)
+    from core.threads import set_threads
+
     set_threads()
     latest = LatestResult(ProgressBar(args.quiet))
     try:

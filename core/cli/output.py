@@ -100,8 +100,21 @@ def _attack(doc: dict, path: str | None) -> None:
 def _comparison(doc: dict, path: str | None) -> None:
     print(compare.markdown_report(doc))
     if path:
-        for p in compare.write_outputs(doc, path):
+        for p in compare.write_outputs(doc, path) + _report_html(doc, path):
             print(f"wrote {p}", file=sys.stderr)
+
+
+def _report_html(doc: dict, json_path: str) -> list[Path]:
+    """The stakeholder report next to the JSON (same stem, .html): its charts use the 1.2 MB
+    plotly.js basic bundle inlined once (plotly.py's own `write_html(include_plotlyjs=True)`
+    inlines the full 4.8 MB bundle for one chart)."""
+    try:
+        from core.reports import build_report
+    except ImportError:  # plotly or folium missing
+        return []
+    p = Path(json_path).with_suffix(".html")
+    p.write_text(build_report(doc), encoding="utf-8")
+    return [p]
 
 
 def _defenses(doc: dict, path: str | None) -> None:

@@ -268,10 +268,9 @@ def asr_figure(doc: dict, metric: str = "asr"):
                          errors=errors)
 
 
-def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list[Path]:
-    """Write JSON and, next to it (same stem), .md and .csv — and .html: the stakeholder report
-    (`core.reports`), whose charts use the 1.2 MB plotly.js basic bundle inlined once (plotly.py's
-    own `write_html(include_plotlyjs=True)` inlines the full 4.8 MB bundle for one chart)."""
+def write_outputs(doc: dict, json_path: str | Path) -> list[Path]:
+    """Write JSON and, next to it (same stem), .md and .csv; the CLI adds the .html report
+    (`core.reports`, one layer up)."""
     import json
 
     from core.files import write_atomic
@@ -282,14 +281,6 @@ def write_outputs(doc: dict, json_path: str | Path, figure: bool = True) -> list
     for suffix, text in ((".md", markdown_report(doc)), (".csv", csv_text(doc))):
         p = path.with_suffix(suffix)
         p.write_text(text)
-        written.append(p)
-    if figure:
-        try:
-            from core.reports import build_report
-        except ImportError:  # plotly or folium missing
-            return written
-        p = path.with_suffix(".html")
-        p.write_text(build_report(doc), encoding="utf-8")
         written.append(p)
     return written
 

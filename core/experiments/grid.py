@@ -164,7 +164,7 @@ def run_cell(cell: Cell, source=None, context: dict | None = None,
              progress: Progress | None = None, should_stop: ShouldStop | None = None) -> dict:
     """Run one cell: {"value": its result (JSON-ready), "complete": ran every round (a stop
     that lands after the last round still leaves a complete cell)}."""
-    from core.cli.main import set_threads
+    from core.threads import set_threads
 
     set_threads()
     prep = _prep_for(cell, source)

@@ -282,6 +282,12 @@ def test_source_reads_gzip_by_magic_not_name(tmp_path):
 # Ctrl-C and SIGTERM during a run keep the finished rounds
 
 
+def _default_sigint() -> None:
+    """The child handles Ctrl-C as a terminal would: a test runner started in the background
+    (`nohup pytest &`) has SIGINT ignored, and an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_an_interrupted_attack_writes_its_finished_rounds(tmp_path, sig, status):
     out = tmp_path / "run.json"
@@ -289,7 +295,7 @@ def test_an_interrupted_attack_writes_its_finished_rounds(tmp_path, sig, status)
     proc = subprocess.Popen(
         [sys.executable, "-m", "core", "attack", "--rounds", "60", "--clients", "4",
          "--iters", "5", "--json", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=env)
+        stderr=subprocess.PIPE, env=env, preexec_fn=_default_sigint)
     timer = threading.Timer(240, proc.kill)
     timer.start()
     try:

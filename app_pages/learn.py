@@ -83,12 +83,13 @@ st.caption("The attack's success radius is 500 m: noise well beyond that hides l
 
 st.header("3 · What mapping and calibration add")
 st.markdown(
-    "**Mapping** (above: tick it off and compare) keeps every guess on a street, where people "
-    "actually are; on the demo city it typically turns a guess tens of metres off into one on the "
-    "right block. **Calibration**: with a window of W points, each location is in W + 1 uploads "
-    "(as input, then as target); the attacker averages its recoveries, so one bad round is "
-    "diluted by the good ones. Averaging cannot beat the best single recovery: it limits the "
-    "damage of the bad ones.")
+    "**Mapping** (above: tick it off and compare) puts a guess that lands off the streets onto "
+    "the nearest road, where people actually are (within 50 m of a road it already is; more than "
+    "200 m from every road it is outside the road data and stays). **Calibration**: with a window "
+    "of W points, each location is in W + 1 uploads (as input, then as target). The paper "
+    "averages the recoveries (Eq. 9, shown below), so one bad round is diluted by the good ones "
+    "but also drags them; the default ST-GIA keeps, per location, the recovery whose gradient "
+    "matched its upload best, so a failed round cannot pull a good answer away.")
 if st.button("Show calibration on one point", key="learn_calib", icon=":material/play_arrow:") \
         or st.session_state.get("learn_calib_shown"):
     st.session_state["learn_calib_shown"] = True

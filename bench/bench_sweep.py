@@ -23,15 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SWEEP = dict(clients=10, rounds=10, iters=100, defenses=["dpsgd", "geoi"],
              epsilons=[1.0, 5.0, 10.0])
 PAPER_CELL = dict(clients=100, rounds=50, iters=200, defense="dpsgd", epsilon=5.0)
-RUN_FACTS = {"wall_seconds", "seconds", "attack_seconds", "grid", "executor", "processes"}
-
-
-def results_only(doc):
-    if isinstance(doc, dict):
-        return {k: results_only(v) for k, v in doc.items() if k not in RUN_FACTS}
-    if isinstance(doc, list):
-        return [results_only(v) for v in doc]
-    return doc
 
 
 def load() -> float:
@@ -91,6 +82,8 @@ def main() -> int:
     sweep = {**SWEEP, "clients": args.clients, "rounds": args.rounds, "iters": args.iters}
     print(f"{os.cpu_count()} cores; sweep {sweep} (+ the undefended cell)")
     runs = []
+    from core.experiments.grid import results_only
+
     for rep in range(args.repeat):  # executors in turn, so each ratio's runs are close in time
         batch = [run_sweep(n, args.processes, sweep) for n in names]
         ref = batch[0]

@@ -13,23 +13,12 @@ import pytest
 from core.errors import ParameterError
 from core.experiments import compare, defenses, single
 from core.experiments.config import RunConfig
-from core.experiments.grid import Cell, CellStore, cell_config
+from core.experiments.grid import Cell, CellStore, cell_config, results_only
 from core.experiments.seeds import ci95
 from core.experiments.setup import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(clients=3, rounds=2, iters=3, hidden=4)
-RUN_FACTS = {"wall_seconds", "seconds", "attack_seconds", "grid", "executor", "processes",
-             "ray_address"}
-
-
-def results_only(doc):
-    """A document without run facts (timings, how the cells ran): what must match."""
-    if isinstance(doc, dict):
-        return {k: results_only(v) for k, v in doc.items() if k not in RUN_FACTS}
-    if isinstance(doc, list):
-        return [results_only(v) for v in doc]
-    return doc
 
 
 @pytest.fixture(autouse=True)

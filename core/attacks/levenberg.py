@@ -37,17 +37,15 @@ LAMBDA_MAX = 1e8
 
 
 def _residual_fn(params: dict[str, Tensor], model: ModelSpec) -> Callable[..., Tensor]:
-    """r(x, y, target) for ONE row: the flattened gradient mismatch, divided by ‖target‖."""
+    """r(x, y, target, ‖target‖) for ONE row: the flattened gradient mismatch, relative."""
     names = list(params)
 
     def loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return per_sample_loss(forward(p, x[None], model), y[None], model).mean()
 
-    def r(x: Tensor, y: Tensor, target: dict[str, Tensor]) -> Tensor:
+    def r(x: Tensor, y: Tensor, target: dict[str, Tensor], norm: Tensor) -> Tensor:
         g = grad(loss)(params, x, y)
-        diff = torch.cat([(g[n] - target[n]).reshape(-1) for n in names])
-        norm = torch.cat([target[n].reshape(-1) for n in names]).norm()
-        return diff / norm.clamp_min(1e-30)
+        return torch.cat([(g[n] - target[n]).reshape(-1) for n in names]) / norm
 
     return r
 
@@ -70,15 +68,17 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     free = ~prob.known_mask[..., None].expand_as(x).reshape(x.shape[0], -1)   # (N, n)
     n_free = max(int(free.sum(1).max()), 1)
     lam = torch.full((x.shape[0],), LAMBDA0, dtype=torch.float64)
-    r = res(x, y, target)
+    norm = torch.cat([t.reshape(t.shape[0], -1) for t in target.values()], 1).norm(dim=1)
+    norm = norm.clamp_min(1e-30)                      # per row, once (not per iteration)
+    r = res(x, y, target, norm)
     cost = r.pow(2).sum(1)
     spent = 1
     if monitor is not None:
         monitor(-1, x.float(), prob.y0)
     while spent + n_free + 1 <= max(iters, 1) and bool((lam < LAMBDA_MAX).any()):
-        J = jac(x, y, target).reshape(x.shape[0], r.shape[1], -1) * free[:, None, :]
+        J = jac(x, y, target, norm).reshape(x.shape[0], r.shape[1], -1) * free[:, None, :]
         x_new = x + _lm_step(J, r, lam).view_as(x)
-        r_new = res(x_new, y, target)
+        r_new = res(x_new, y, target, norm)
         cost_new = r_new.pow(2).sum(1)
         better = cost_new < cost
         x = torch.where(better[:, None, None, None], x_new, x)
@@ -90,7 +90,7 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
             monitor(spent - 1, x.float(), prob.y0)
     if spec.mapping and mapper is not None:   # the map prior, once, on the converged window
         x = torch.as_tensor(mapper(x.reshape(-1, 2).numpy()), dtype=torch.float64).view_as(x)
-        cost = res(x, y, target).pow(2).sum(1)
+        cost = res(x, y, target, norm).pow(2).sum(1)
     return x.float(), prob.y0, cost.float()
 
 

@@ -87,6 +87,21 @@ class Cell:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# What says how a run went rather than what it computed: left out when results are compared
+# across executors, resumptions and seeds ("same seed, same numbers").
+RUN_FACTS = frozenset({"wall_seconds", "seconds", "attack_seconds", "grid", "executor",
+                       "processes", "ray_address"})
+
+
+def results_only(doc: Any) -> Any:
+    """A document without run facts (timings, how the cells ran): what must match."""
+    if isinstance(doc, dict):
+        return {k: results_only(v) for k, v in doc.items() if k not in RUN_FACTS}
+    if isinstance(doc, list):
+        return [results_only(v) for v in doc]
+    return doc
+
+
 def cell_config(cfg: RunConfig, **values: Any) -> RunConfig:
     """`cfg` with `values` set and the sweep section (lists, seeds, executor) at its defaults:
     a cell's configuration, the same whichever sweep (or executor) it belongs to."""

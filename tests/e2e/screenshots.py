@@ -23,6 +23,12 @@ from tests.e2e.helpers import settle as script_done  # noqa: E402
 WAIT = 300_000
 
 
+# pages whose screenshot shows a finished run: (page, query string, its run button)
+RUN_PAGES = (("attack_lab", "clients=10&rounds=10", "Run"),
+             ("defenses", "clients=5&rounds=5&iters=40", "Run sweep"),
+             ("attack_comparison", "clients=8&rounds=8&iters=80", "Run comparison"))
+
+
 def settle(page) -> None:
     """Wait for the state a screenshot shows: the script has run, no skeleton is left, every
     plotly chart has drawn its svg and every map has drawn Leaflet (no fixed-time waits)."""
@@ -96,26 +102,13 @@ def main(out: Path, only: set[str] | None = None) -> None:
                 shot("home")
                 report_shot(b, page, out)
 
-            if wanted("attack_lab"):
-                page.goto(f"{url}/attack_lab?clients=10&rounds=10")
-                settle(page)
-                page.get_by_role("button", name="Run", exact=True).click()
-                page.get_by_text("Saved as run").wait_for(timeout=WAIT)
-                shot("attack_lab")
-
-            if wanted("defenses"):
-                page.goto(f"{url}/defenses?clients=5&rounds=5&iters=40")
-                settle(page)
-                page.get_by_role("button", name="Run sweep").click()
-                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-                shot("defenses")
-
-            if wanted("attack_comparison"):
-                page.goto(f"{url}/attack_comparison?clients=8&rounds=8&iters=80")
-                settle(page)
-                page.get_by_role("button", name="Run comparison").click()
-                page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
-                shot("attack_comparison")
+            for name, query, button in RUN_PAGES:   # open, run, wait for the saved run
+                if wanted(name):
+                    page.goto(f"{url}/{name}?{query}")
+                    settle(page)
+                    page.get_by_role("button", name=button, exact=True).click()
+                    page.get_by_text("Saved as run").first.wait_for(timeout=WAIT)
+                    shot(name)
 
             if wanted("learn"):
                 page.goto(f"{url}/learn")

@@ -85,6 +85,26 @@ def test_mapper_moves_only_points_off_the_streets_inside_the_road_data():
     np.testing.assert_allclose(got[~snapped], ll[~snapped], atol=1e-9)
 
 
+class _SnapOnly:
+    """A road network seen only through `snap` and `bbox`: forces the mapper's general path."""
+
+    def __init__(self, net):
+        self.snap, self.bbox = net.snap, net.bbox
+
+
+def test_mapper_fast_path_moves_the_same_points_as_the_general_path():
+    net = grid_network(n=6)
+    pop = population_on(net, n_clients=2)
+    fast, general = Mapper(pop.normalizer, net, None), Mapper(pop.normalizer, _SnapOnly(net), None)
+    assert fast._snapper is not None and general._snapper is None
+    z = np.random.default_rng(7).normal(0.5, 1.0, size=(2000, 2))
+    a, b = fast(z), general(z)
+    moved_a, moved_b = np.any(a != z, axis=1), np.any(np.abs(b - z) > 1e-9, axis=1)
+    assert moved_a.sum() > 100 and (~moved_a).sum() > 100
+    np.testing.assert_array_equal(moved_a, moved_b)
+    np.testing.assert_allclose(a, b, atol=1e-9)
+
+
 def test_calibration_averages_exactly_the_recoveries_of_each_point():
     cal = Calibrator(n_clients=2, n_points=5)
     cal.add(np.array([0, 1]), np.array([1, 2]), np.array([[[1, 1], [2, 2]], [[5, 5], [7, 7]]], float))

@@ -258,3 +258,38 @@ def test_within_km():
         within_km(net, [0], -1.0)
     with pytest.raises(InputError):
         distances_from(net, [net.n_nodes])
+
+
+def test_query_within_the_margin_answers_near_points_and_skips_far_ones():
+    snapper = _fixture_network().snapper
+    rng = np.random.default_rng(3)
+    ax, ay, bx, by = snapper.segments_xy()
+    lo, hi = min(ax.min(), bx.min()) - 3000, max(ax.max(), bx.max()) + 3000
+    x, y = rng.uniform(lo, hi, 3000), rng.uniform(lo, hi, 3000)
+    full = snapper.query_xy(x, y)
+    near = snapper.query_xy(x, y, within=200.0)
+    d = np.hypot(full[0] - x, full[1] - y)
+    answered = np.isfinite(near[0])
+    assert (d > snapper.margin_m).sum() > 100           # far points exist, and are skipped
+    assert np.all(answered[d <= 200.0])                  # every point within 200 m is answered
+    np.testing.assert_array_equal(near[2][answered], full[2][answered])
+    assert np.all(near[2][~answered] == -1)
+    # a radius beyond the margin falls back to the exact answer everywhere
+    np.testing.assert_array_equal(snapper.query_xy(x, y, within=1e9)[2], full[2])
+
+
+def test_distance_bounds_contain_the_exact_distance():
+    snapper = _fixture_network(seed=2).snapper
+    rng = np.random.default_rng(4)
+    ax, ay, bx, by = snapper.segments_xy()
+    lo_x, hi_x = min(ax.min(), bx.min()) - 1500, max(ax.max(), bx.max()) + 1500
+    x, y = rng.uniform(lo_x, hi_x, 5000), rng.uniform(lo_x, hi_x, 5000)
+    x[:2] = np.nan, np.inf                # non-finite points: NaN bounds
+    exact = snapper.distance_xy(x, y)
+    for _ in range(2):                    # the second call reads the kept centre distances
+        lo, hi = snapper.distance_bounds(x, y)
+        ok = np.isfinite(exact)
+        assert np.all(lo[ok] <= exact[ok] + 1e-6) and np.all(exact[ok] <= hi[ok] + 1e-6)
+        assert np.isnan(lo[:2]).all()
+        inside = np.isfinite(hi)
+        assert inside.sum() > 1000 and np.all(hi[inside] - lo[inside] <= snapper.cell_m * 1.5)

@@ -63,8 +63,15 @@ class Mapper:
         if self.venues is not None and len(self.venues):
             self._vxy = np.stack(self._proj.to_xy(self.venues[:, 0], self.venues[:, 1]), 1)
             self._tree = cKDTree(self._vxy)
+        # roads only, with the network's own index: the whole step in its metres (fast path)
+        snapper = getattr(self.roads, "snapper", None) if self._tree is None else None
+        self._snapper = snapper if getattr(snapper, "projection", None) is not None else None
+        if self._snapper is not None:
+            self._metres = _Metres.between(self.normalizer, self._snapper.projection)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
+        if self._snapper is not None:
+            return self._roads_only(z)
         ll = self.normalizer.denormalize(z.reshape(-1, 2))
         x, y = self._proj.to_xy(ll[:, 0], ll[:, 1])
         out = ll.copy()
@@ -87,9 +94,53 @@ class Mapper:
                 out[rows] = np.stack([rlat[closer], rlon[closer]], 1)
         return self.normalizer.normalize(out).reshape(z.shape)
 
+    def _roads_only(self, z: np.ndarray) -> np.ndarray:
+        """The paper's rule (roads only) in the road index's metres: a dummy between `on_road_m`
+        and `cover_m` from the network goes to its nearest road point, every other stays as is.
+        Same rule as the general path, with one conversion each way and no tree queries for
+        points beyond the coverage (`Snapper.query_xy(within=…)`); it runs every iteration."""
+        zz = z.reshape(-1, 2)
+        out = np.array(zz, dtype=np.float64)
+        x, y = self._metres.to_xy(out)
+        # only points that may lie in the band (on_road_m, cover_m] need the exact query
+        lo, hi = self._snapper.distance_bounds(x, y)
+        i = np.flatnonzero((hi > self.on_road_m) & (lo <= self.cover_m))
+        if i.size == 0:
+            return out.reshape(z.shape)
+        qx, qy, _ = self._snapper.query_xy(x[i], y[i], within=self.cover_m)
+        d = np.hypot(qx - x[i], qy - y[i])      # NaN where not answered: compares False
+        move = (d > self.on_road_m) & (d <= self.cover_m)
+        if move.any():
+            out[i[move]] = self._metres.to_z(qx[move], qy[move])
+        return out.reshape(z.shape)
+
     def _box_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Distance (m) from each point to the road network's bbox; 0 inside it."""
         x0, x1, y0, y1 = self._road_box
         dx = np.maximum(np.maximum(x0 - x, 0.0), x - x1)
         dy = np.maximum(np.maximum(y0 - y, 0.0), y - y1)
         return np.hypot(dx, dy)
+
+
+@dataclass(frozen=True)
+class _Metres:
+    """Normalised [lat, lon] <-> a road index's metres. The min–max normalisation and the
+    equirectangular projection are both affine per axis, so their composition is one scale and
+    one offset per axis (x east from lon, y north from lat)."""
+
+    sx: float
+    ox: float
+    sy: float
+    oy: float
+
+    @classmethod
+    def between(cls, normalizer: Normalizer, projection: LocalProjection) -> "_Metres":
+        ll = normalizer.denormalize(np.array([[0.0, 0.0], [1.0, 1.0]]))
+        x, y = projection.to_xy(ll[:, 0], ll[:, 1])
+        return cls(float(x[1] - x[0]), float(x[0]), float(y[1] - y[0]), float(y[0]))
+
+    def to_xy(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return z[:, 1] * self.sx + self.ox, z[:, 0] * self.sy + self.oy
+
+    def to_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.stack([(y - self.oy) / self.sy, (x - self.ox) / self.sx], 1)

@@ -49,25 +49,31 @@ def supported(spec: AttackSpec, model: ModelSpec, params: dict[str, Tensor], y: 
 
 @dataclass
 class _Forward:
-    """Per-step cache of the primal pass: z_t (K,B,2), activated gates A_t (K,B,4H), their
-    derivative A'_t, cell c_t, tanh(c_t), hidden h_t; h/c lists start with h_0 = c_0 = None."""
+    """Per-step cache of the primal pass: z_t (K,B,2), activated gates A_t (K,B,4H) and their
+    views (i, f, g, o), the derivative A'_t and dA'/dA, cell c_t, tanh(c_t), 1 − tanh²(c_t),
+    o_t·(1 − tanh²(c_t)), hidden h_t; h/c lists start with h_0 = c_0 = None. The derived terms
+    are cached because the gradient, tangent and reverse passes all reuse them."""
 
     z: list[Tensor]
     A: list[Tensor]
+    gates: list[tuple[Tensor, Tensor, Tensor, Tensor]]
     dA: list[Tensor]
+    d2A: list[Tensor]
     c: list[Tensor | None]
     T: list[Tensor]
+    Tp: list[Tensor]
+    oTp: list[Tensor]
     h: list[Tensor | None]
     out: Tensor
 
 
 @dataclass
 class _Tangent:
-    """Per-step cache of the tangent pass: ȧ_t, Ȧ_t (K,B,4H), ċ_t (list starts with ċ_0 = None)
-    and the output's tangent u = ȯut (K,B,C)."""
+    """Per-step cache of the tangent pass: ȧ_t, Ȧ_t (K,B,4H) and its gate views, ċ_t (list
+    starts with ċ_0 = None) and the output's tangent u = ȯut (K,B,C)."""
 
     ad: list[Tensor]
-    Ad: list[Tensor]
+    gates: list[tuple[Tensor, Tensor, Tensor, Tensor]]
     cd: list[Tensor | None]
     u: Tensor
 
@@ -77,6 +83,8 @@ class LSTMMatching:
 
     Built once per `invert` call (constants: transposed weights, the gate masks, the prepared
     distance); `__call__(x, y)` returns (loss rows (K,), ∂M/∂x, ∂M/∂y or None).
+    The tensors are small, so time goes to per-operation overhead: fused forms (addcmul,
+    baddbmm) and the cached terms above keep the operation count down.
     """
 
     def __init__(self, spec: AttackSpec, model: ModelSpec, params: dict[str, Tensor],
@@ -88,10 +96,14 @@ class LSTMMatching:
         self.b = p["bias_ih"] + p["bias_hh"]
         self.v = p["out_bias"]
         H = self.H
-        # t = 1 on the g gate (tanh), 0 on i, f, o (sigmoid): A' = (1 − A)(A + t), dA'/dA = 1 − 2A − t
+        # t = 1 on the g gate (tanh), 0 on i, f, o (sigmoid). With s = σ(two·a):
+        # A = two·s − t (tanh(a) = 2σ(2a) − 1), A' = two²·s(1 − s), dA'/dA = 1 − 2A − t
         self.tmask = torch.zeros(4 * H, dtype=self.W_ih.dtype)
         self.tmask[2 * H:3 * H] = 1.0
-        self.two = 1.0 + self.tmask  # tanh(a) = 2σ(2a) − 1
+        self.two = 1.0 + self.tmask
+        self.four = self.two * self.two
+        self.neg_t, self.one_t = -self.tmask, 1.0 - self.tmask
+        self.one = torch.ones((), dtype=self.W_ih.dtype)
         # a one-point window never multiplies weight_hh (h_0 = 0): its gradient is 0, skipped
         self.hh = window > 1
         zero = [n == "weight_hh" and not self.hh for n in NAMES]
@@ -107,19 +119,23 @@ class LSTMMatching:
     def _forward(self, x: Tensor) -> _Forward:
         """The cell over x (K,B,W,2) with shared weights (`recurrent.last_hidden`, by hand)."""
         z_all = x if self.s == 1.0 else 0.5 + (x - 0.5) * self.s
-        f = _Forward([], [], [], [None], [], [None], x)
+        f = _Forward([], [], [], [], [], [None], [], [], [], [None], x)
         H = self.H
         for t in range(x.shape[2]):
             z = z_all[:, :, t]
             a = torch.addmm(self.b, z.reshape(-1, 2), self.W_ihT).view(*z.shape[:2], 4 * H)
             if f.h[-1] is not None:
                 a = a + f.h[-1] @ self.W_hhT
-            A = torch.sigmoid(a * self.two) * self.two - self.tmask
+            sig = torch.sigmoid(a * self.two)
+            A = torch.addcmul(self.neg_t, sig, self.two)
             i, fg, g, o = A.unflatten(-1, (4, H)).unbind(-2)
-            c = i * g if f.c[-1] is None else fg * f.c[-1] + i * g
+            c = i * g if f.c[-1] is None else torch.addcmul(i * g, fg, f.c[-1])
             T = torch.tanh(c)
-            f.z.append(z); f.A.append(A); f.dA.append((1 - A) * (A + self.tmask))
-            f.c.append(c); f.T.append(T); f.h.append(o * T)
+            Tp = torch.addcmul(self.one, T, T, value=-1.0)  # 1 − tanh²(c)
+            f.z.append(z); f.A.append(A); f.gates.append((i, fg, g, o))
+            f.dA.append(torch.addcmul(sig, sig, sig, value=-1.0).mul_(self.four))
+            f.d2A.append(torch.add(self.one_t, A, alpha=-2.0))
+            f.c.append(c); f.T.append(T); f.Tp.append(Tp); f.oTp.append(o * Tp); f.h.append(o * T)
         f.out = f.h[-1] @ self.VT + self.v
         return f
 
@@ -139,29 +155,24 @@ class LSTMMatching:
         """Per-row gradient of the mean loss over B, flattened in `NAMES` order (K, P):
         backpropagation through time by hand. `delta` comes already divided by B."""
         K = delta.shape[0]
-        H = self.H
         gV = torch.bmm(delta.transpose(1, 2), f.h[-1])          # (K, C, H)
         gv = delta.sum(1)
         dh = delta @ self.V                                      # (K, B, H)
         dc = None
         gWi = gWh = gb = None
         for t in range(len(f.A) - 1, -1, -1):
-            A, T = f.A[t], f.T[t]
-            i, fg, g, o = A.unflatten(-1, (4, H)).unbind(-2)
-            dct = dh * o * (1 - T * T)
-            dc = dct if dc is None else dc + dct
+            i, fg, g, o = f.gates[t]
+            dc = dh * f.oTp[t] if dc is None else torch.addcmul(dc, dh, f.oTp[t])
             c_prev = f.c[t]
             dA = torch.cat([dc * g, dc * c_prev if c_prev is not None else torch.zeros_like(dc),
-                            dc * i, dh * T], -1)
-            da = dA * f.dA[t]                                    # (K, B, 4H)
+                            dc * i, dh * f.T[t]], -1)
+            da = dA.mul_(f.dA[t])                                # (K, B, 4H)
             daT = da.transpose(1, 2)
-            gWi_t = torch.bmm(daT, f.z[t])
-            gWi = gWi_t if gWi is None else gWi + gWi_t
+            gWi = torch.bmm(daT, f.z[t]) if gWi is None else torch.baddbmm(gWi, daT, f.z[t])
             gb_t = da.sum(1)
             gb = gb_t if gb is None else gb + gb_t
             if f.h[t] is not None:
-                gWh_t = torch.bmm(daT, f.h[t])
-                gWh = gWh_t if gWh is None else gWh + gWh_t
+                gWh = torch.bmm(daT, f.h[t]) if gWh is None else torch.baddbmm(gWh, daT, f.h[t])
                 dh = da @ self.W_hh
                 dc = dc * fg
         hh = [gWh.reshape(K, -1)] if self.hh else []
@@ -193,25 +204,24 @@ class LSTMMatching:
 
     def _tangent(self, f: _Forward, V: dict[str, Tensor]) -> "_Tangent":
         """Forward-mode pass along the per-row parameter direction V: ȧ_t, Ȧ_t, ċ_t and ȯut."""
-        Wd, Ud, Vd, vd = V["weight_ih"], V.get("weight_hh"), V["out_weight"], V["out_bias"]
-        bd = V["bias_ih"] + V["bias_hh"]
+        WdT, Ud, Vd = V["weight_ih"].transpose(1, 2), V.get("weight_hh"), V["out_weight"]
+        bd = (V["bias_ih"] + V["bias_hh"]).unsqueeze(1)
         H = self.H
         tan = _Tangent([], [], [None], f.out)
         hd = None
         for t in range(len(f.A)):
-            ad = torch.baddbmm(bd[:, None, :], f.z[t], Wd.transpose(1, 2))
+            ad = torch.baddbmm(bd, f.z[t], WdT)
             if f.h[t] is not None:
                 ad = torch.baddbmm(ad, f.h[t], Ud.transpose(1, 2)) + hd @ self.W_hhT
             Ad = f.dA[t] * ad
-            i, fg, g, o = f.A[t].unflatten(-1, (4, H)).unbind(-2)
+            i, fg, g, o = f.gates[t]
             di, dfg, dg, do = Ad.unflatten(-1, (4, H)).unbind(-2)
-            cd = di * g + i * dg
+            cd = torch.addcmul(di * g, i, dg)
             if tan.cd[-1] is not None:
-                cd = cd + dfg * f.c[t] + fg * tan.cd[-1]
-            T = f.T[t]
-            hd = do * T + o * (1 - T * T) * cd
-            tan.ad.append(ad); tan.Ad.append(Ad); tan.cd.append(cd)
-        tan.u = torch.baddbmm(vd[:, None, :], f.h[-1], Vd.transpose(1, 2)) + hd @ self.VT
+                cd = torch.addcmul(torch.addcmul(cd, dfg, f.c[t]), fg, tan.cd[-1])
+            hd = torch.addcmul(do * f.T[t], f.oTp[t], cd)
+            tan.ad.append(ad); tan.gates.append((di, dfg, dg, do)); tan.cd.append(cd)
+        tan.u = torch.baddbmm(V["out_bias"].unsqueeze(1), f.h[-1], Vd.transpose(1, 2)) + hd @ self.VT
         return tan
 
     def _reverse(self, f: _Forward, tan: "_Tangent", V: dict[str, Tensor], obar: Tensor,
@@ -219,42 +229,43 @@ class LSTMMatching:
         """Reverse sweep over the primal and tangent recurrences from the adjoints of out (ō)
         and ȯut (ū): returns ∂φ/∂x (K,B,W,2). Ā / Ǡ: adjoints of the gates and their tangents."""
         Wd, Ud, Vd = V["weight_ih"], V.get("weight_hh"), V["out_weight"]
-        H = self.H
-        hbar = obar @ self.V + torch.bmm(ubar, Vd)
+        hbar = torch.baddbmm(obar @ self.V, ubar, Vd)
         hdbar = ubar @ self.V
         cbar = cdbar = None
         xbar = []
         for t in range(len(f.A) - 1, -1, -1):
-            A, T, dA = f.A[t], f.T[t], f.dA[t]
-            i, fg, g, o = A.unflatten(-1, (4, H)).unbind(-2)
-            di, dfg, dg, do = tan.Ad[t].unflatten(-1, (4, H)).unbind(-2)
-            cd, Tp = tan.cd[t + 1], 1 - T * T
+            T, Tp, cd = f.T[t], f.Tp[t], tan.cd[t + 1]
+            i, fg, g, o = f.gates[t]
+            di, dfg, dg, do = tan.gates[t]
             # h = o·tanh(c),  ḣ = ȯ·tanh(c) + o·(1 − tanh²c)·ċ
-            o_bar = hbar * T + hdbar * Tp * cd
+            q = hdbar * o
+            o_bar = torch.addcmul(hbar * T, hdbar * Tp, cd)
             od_bar = hdbar * T
-            Tbar = hbar * o + hdbar * do - 2 * T * (hdbar * o * cd)
-            cbar = Tbar * Tp if cbar is None else cbar + Tbar * Tp
-            cdbar = hdbar * o * Tp if cdbar is None else cdbar + hdbar * o * Tp
+            Tbar = torch.addcmul(torch.addcmul(hbar * o, hdbar, do), q * T, cd, value=-2.0)
+            cbar = Tbar * Tp if cbar is None else torch.addcmul(cbar, Tbar, Tp)
+            cdbar = q * Tp if cdbar is None else torch.addcmul(cdbar, q, Tp)
             # c = f·c₋ + i·g,  ċ = ḟ·c₋ + f·ċ₋ + i̇·g + i·ġ
             c_prev, cd_prev = f.c[t], tan.cd[t]
             if c_prev is None:
                 f_bar = fd_bar = torch.zeros_like(cbar)
             else:
-                f_bar = cbar * c_prev + cdbar * cd_prev
+                f_bar = torch.addcmul(cbar * c_prev, cdbar, cd_prev)
                 fd_bar = cdbar * c_prev
-            Abar = torch.cat([cbar * g + cdbar * dg, f_bar, cbar * i + cdbar * di, o_bar], -1)
+            Abar = torch.cat([torch.addcmul(cbar * g, cdbar, dg), f_bar,
+                              torch.addcmul(cbar * i, cdbar, di), o_bar], -1)
             Adbar = torch.cat([cdbar * g, fd_bar, cdbar * i, od_bar], -1)
             # Ȧ = A'(a)·ȧ:  ǡ = Ǡ·A',  ā = (Ā + Ǡ·ȧ·dA'/dA)·A'
+            dA = f.dA[t]
             adbar = Adbar * dA
-            abar = (Abar + Adbar * tan.ad[t] * (1 - 2 * A - self.tmask)) * dA
+            abar = torch.addcmul(Abar, Adbar * tan.ad[t], f.d2A[t]).mul_(dA)
             # a = W_ih z + W_hh h₋ + b,  ȧ = Ẇ_ih z + Ẇ_hh h₋ + W_hh ḣ₋ + ḃ
-            zbar = abar @ self.W_ih + torch.bmm(adbar, Wd)
+            zbar = torch.baddbmm(abar @ self.W_ih, adbar, Wd)
             xbar.append(zbar * self.s if self.s != 1.0 else zbar)
             if f.h[t] is not None:
-                hbar = abar @ self.W_hh + torch.bmm(adbar, Ud)
+                hbar = torch.baddbmm(abar @ self.W_hh, adbar, Ud)
                 hdbar = adbar @ self.W_hh
                 cbar, cdbar = cbar * fg + cdbar * dfg, cdbar * fg
-        return torch.stack(xbar[::-1], 2)
+        return torch.stack(xbar[::-1], 2) if len(xbar) > 1 else xbar[0].unsqueeze(2)
 
     def _out_adjoint(self, rbar: Tensor, out: Tensor, y: Tensor, p: Tensor | None,
                      q: Tensor | None, need_y: bool) -> tuple[Tensor, Tensor | None]:

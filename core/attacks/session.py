@@ -146,8 +146,9 @@ class AttackSession:
             if spec.closed_form and is_embedding(model) else None
         bb = normalizer.bbox
         k = np.pi * EARTH_RADIUS_M / 180
-        self._m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
-                                         (bb.lon_max - bb.lon_min) * k * np.cos(np.radians(bb.center[0]))])
+        m_per_unit = torch.tensor([(bb.lat_max - bb.lat_min) * k,
+                                   (bb.lon_max - bb.lon_min) * k * np.cos(np.radians(bb.center[0]))])
+        self._m2_per_unit2 = m_per_unit ** 2  # metres² per normalised unit², per axis
 
     # ---- problem construction -------------------------------------------------------------
     def _random(self, shape: tuple[int, ...], kind: str) -> Tensor:
@@ -217,10 +218,11 @@ class AttackSession:
         x0[mask] = torch.as_tensor(kn[has], dtype=torch.float32)
         return mask
 
-    def _error_m(self, diff: Tensor) -> Tensor:
-        """Distance in metres of normalised differences (..., 2), in the bbox's local scale (the
-        AIT monitor's and the scoring's one formula; the reported errors use haversine)."""
-        return (diff * self._m_per_unit.to(diff.dtype)).pow(2).sum(-1).sqrt()
+    def _hits(self, diff: Tensor) -> Tensor:
+        """Whether normalised differences (..., 2) lie within the threshold, in the bbox's local
+        metric scale (the AIT monitor's and the online scoring's one formula; the reported errors
+        use haversine). Squared distances against the squared threshold: it runs every iteration."""
+        return (diff * diff * self._m2_per_unit2.to(diff.dtype)).sum(-1) < self.threshold ** 2
 
     # ---- one round ------------------------------------------------------------------------
     def attack_round(self, rec: RoundRecord) -> RoundAttack:
@@ -249,7 +251,7 @@ class AttackSession:
             rows = np.flatnonzero(group.ravel() == g)
             if mask.any():
                 self.calib.add(rec.clients[rows], pts[mask], z[rows][:, mask])
-        hit = self._error_m(torch.as_tensor(z - self._truth_norm(rec, idx))).numpy() < self.threshold
+        hit = self._hits(torch.as_tensor(z - self._truth_norm(rec, idx))).numpy()
         return pts, z, np.where(hit, 0, -1)
 
     def _invert_record(self, rec: RoundRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -288,7 +290,7 @@ class AttackSession:
         # points not re-inverted this round keep the attacker's estimate; "found" at iteration 0
         raw = self._estimate(rec.clients, pts)
         truth = self._truth_norm(rec, idx)
-        first = np.where(self._error_m(torch.as_tensor(raw - truth)).numpy() < self.threshold, 0, -1)
+        first = np.where(self._hits(torch.as_tensor(raw - truth)).numpy(), 0, -1)
         col = {int(p): j for j, p in enumerate(pts.tolist())}
         for rows, p_u, z_u, f_u in inverted:
             cols = np.array([col[int(p)] for p in p_u])
@@ -348,7 +350,7 @@ class AttackSession:
 
         def monitor(i: int, x: Tensor, y: Tensor) -> None:
             z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
-            first[(first < 0) & (self._error_m(z - truth_r) < self.threshold)] = i + 1
+            first.masked_fill_((first < 0) & self._hits(z - truth_r), i + 1)
 
         if self.spec.optimizer == "lm" and y_fixed:
             x, y, loss = invert_lm(self.spec, self.model, prob, self.iters, self.mapper, monitor)
@@ -370,7 +372,7 @@ class AttackSession:
         x = first_layer_input(rec.uploads, self.model.input_scale)           # (K, 2)
         z = torch.stack([x, y_loc[:, 0]], dim=1)[:, None]                    # (K, 1, 2, 2)
         truth = torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2)        # (K, 1, 2, 2)
-        first = torch.where(self._error_m(z - truth) < self.threshold, 0, -1)
+        first = torch.where(self._hits(z - truth), 0, -1)
         labels = y0 if self.model.head == "classification" else None
         free = np.ones((len(rec.clients), 1), dtype=np.int64)  # its one unknown point: solved
         res = relative_residual(rec.params, x[:, None, None, :], y0, rec.uploads, self.model)

@@ -175,6 +175,7 @@ class Snapper:
         coarse = cell * 2 ** levels
         nx, ny = max(1, int(np.ceil(w / coarse))), max(1, int(np.ceil(h / coarse)))
         self._x0, self._y0 = x_lo - margin, y_lo - margin
+        self.margin_m = float(margin)
         self._build_samples(coarse / 2)
         ids = np.arange(nx * ny)  # row-major cell ids of the current level, in list order
         cand, count = self._coarse_lists(ids, nx, coarse)
@@ -188,6 +189,8 @@ class Snapper:
         self._start = np.zeros(nx * ny, dtype=np.int64)
         self._count[ids] = count
         self._start[ids] = np.cumsum(count) - count
+        # each cell's centre-to-network distance, filled on first use (`distance_bounds`)
+        self._centre_d = np.full(nx * ny, np.nan)
 
     def _coarse_lists(self, ids, nx, cell) -> tuple[np.ndarray, np.ndarray]:
         """Candidate lists of the coarsest cells from ball queries, in chunks of cells."""
@@ -261,10 +264,13 @@ class Snapper:
         """Average candidate-list length per cell (diagnostics)."""
         return float(self._count.mean())
 
-    def query_xy(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def query_xy(self, x, y, within: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Snap points given in metres: (qx, qy, segment index) as flat arrays.
 
-        Non-finite points give NaN and segment index -1.
+        Non-finite points give NaN and segment index -1. With `within` (metres) no larger than the
+        grid's margin, points outside the grid — farther than the margin from every segment, so
+        farther than `within` — are not answered either (NaN, -1): the attack's mapping only moves
+        points near the roads, and this skips the tree path for the rest.
         """
         px = np.asarray(x, dtype=np.float64).reshape(-1)
         py = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -286,17 +292,49 @@ class Snapper:
             if ii.size:
                 self._grid_query(px[ii], py[ii], fx[ii], fy[ii], nx, qx, qy, seg, ii)
             oi = np.flatnonzero(outside)
-            if oi.size:
+            if oi.size and (within is None or within > self.margin_m):
                 self._tree_query(px[oi], py[oi], qx, qy, seg, oi)
         return qx, qy, seg
+
+    def distance_bounds(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds (m) on each point's distance to the network, without a query.
+
+        For a point in a grid cell with centre c and half-diagonal h: |d(p) − d(c)| ≤ h (the
+        distance to a set is 1-Lipschitz), so d(c) ± h. A point outside the grid is at least the
+        margin from every segment (upper bound inf); a non-finite point gets (NaN, NaN). d(c) is
+        computed exactly on a cell's first use and kept (idempotent writes: safe to share).
+        """
+        px = np.asarray(x, dtype=np.float64).reshape(-1)
+        py = np.asarray(y, dtype=np.float64).reshape(-1)
+        ny, nx = self.shape
+        fx = (px - self._x0) / self.cell_m
+        fy = (py - self._y0) / self.cell_m
+        inside = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        lo, hi = np.full(px.size, self.margin_m), np.full(px.size, np.inf)
+        lo[~(np.isfinite(px) & np.isfinite(py))] = np.nan
+        if not inside.any():
+            return lo, hi
+        cell = fy[inside].astype(np.int64) * nx + fx[inside].astype(np.int64)
+        dc = self._centre_d[cell]
+        todo = np.isnan(dc)
+        if todo.any():
+            new = unique_int(cell[todo])
+            cx, cy = self._x0 + (new % nx + 0.5) * self.cell_m, self._y0 + (new // nx + 0.5) * self.cell_m
+            qx, qy, _ = self.query_xy(cx, cy)
+            self._centre_d[new] = np.hypot(qx - cx, qy - cy)
+            dc = self._centre_d[cell]
+        h = self.cell_m * np.sqrt(0.5)
+        lo[inside], hi[inside] = np.maximum(dc - h, 0.0), dc + h
+        return lo, hi
 
     def _grid_query(self, px, py, fx, fy, nx, qx, qy, seg, where=None) -> None:
         cell = fy.astype(np.int64) * nx + fx.astype(np.int64)
         start, cnt = self._start[cell], self._count[cell]
         k = np.arange(int(cnt.max()))
         # pad short lists by repeating their last candidate (harmless for an argmin)
-        sg = np.take(self._cand_seg, start[:, None] + np.minimum(k[None, :], cnt[:, None] - 1))
-        cx, cy, d2 = _project(px[:, None], py[:, None], *(np.take(c, sg) for c in self._cols))
+        # ndarray.take, not np.take: the same gather without a Python wrapper (hot path)
+        sg = self._cand_seg.take(start[:, None] + np.minimum(k[None, :], cnt[:, None] - 1))
+        cx, cy, d2 = _project(px[:, None], py[:, None], *(c.take(sg) for c in self._cols))
         j = np.argmin(d2, axis=1)
         r = np.arange(px.size)
         if where is None:

@@ -27,14 +27,16 @@ import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import TYPE_CHECKING, Callable, Iterable, TextIO
 
 import numpy as np
-import pandas as pd
 
 from core.data.trajectory import Trajectory, TrajectoryDataset
 from core.errors import DataFormatError, MalformedRowError, ParameterError, plain_number, show_text
 from core.files import EMPTY_FILE
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: it costs ~0.3 s of start-up
+    import pandas as pd
 
 # Physical lines per block: large enough that pandas' per-call overhead vanishes, small enough that
 # a block (strings + frame) stays at tens of megabytes.
@@ -46,7 +48,7 @@ MAX_SKIP_EXAMPLES = 10
 BAD_ROWS_CHOICES = ("error", "skip")
 
 # A time parser maps a column of strings to (UTC epoch seconds int64, bad-value mask).
-TimeParser = Callable[[pd.Series], tuple[np.ndarray, np.ndarray]]
+TimeParser = Callable[["pd.Series"], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def _relative_words(values: pd.Series) -> np.ndarray:
 
 def parse_iso(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """ISO 8601 with 'Z' or an offset; naive times are taken as UTC."""
+    import pandas as pd
     secs, bad = _seconds(pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce"))
     return secs, bad | _relative_words(values)
 
@@ -157,6 +160,7 @@ def parse_strptime(fmt: str, local_tz: str | None = None) -> TimeParser:
     """
 
     def parse(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        import pandas as pd
         if local_tz is None:
             secs, bad = _seconds(pd.to_datetime(values, format=fmt, utc=True, errors="coerce"))
             return secs, bad | _relative_words(values)
@@ -184,6 +188,7 @@ TIME_RANGE_TEXT = "1900-01-01T00:00:00Z to 2099-12-31T23:59:59Z (unix -220898880
 def parse_unix(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Unix epoch seconds (integer or fractional, floored); values beyond int64 come out as
     UNIX_MAX (out of range, reported by the caller's range check)."""
+    import pandas as pd
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(x)
     clipped = np.clip(np.where(bad, 0.0, x), UNIX_MIN - 1.0, float(UNIX_MAX))
@@ -205,6 +210,7 @@ class _Accumulator:
         self.lon: list[np.ndarray] = []
 
     def add(self, users: np.ndarray, t: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+        import pandas as pd
         if len(users) == 0:
             return
         local, uniques = pd.factorize(users)
@@ -327,6 +333,7 @@ def _process_block(lines: list[str], linenos: list[int], st: _State) -> None:
 
 
 def _parse_rows(lines: list[str], linenos: list[int], st: _State) -> None:
+    import pandas as pd
     spec = st.spec
     cols = sorted({spec.user, spec.time, spec.lat, spec.lon})
     df = pd.read_csv(

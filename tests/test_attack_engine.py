@@ -47,7 +47,7 @@ def test_mapping_puts_every_covered_dummy_on_the_network_and_leaves_the_rest():
     bx, by = proj.to_xy(net.lat[net.edge_v], net.lon[net.edge_v])
     worst, far = [], []
 
-    def monitor(i, x, y):
+    def monitor(i, x, y, rows):
         ll = pop.normalizer.denormalize(x.detach().numpy().reshape(-1, 2).astype(np.float64))
         px, py = proj.to_xy(ll[:, 0], ll[:, 1])
         dx, dy = bx - ax, by - ay

@@ -22,23 +22,28 @@ def test_invert_sharded_equals_one_process_and_the_monitor_sees_every_row():
     model = ModelSpec()
     g = torch.Generator().manual_seed(0)
     params = init_params(model, g)
-    K = 3 * MIN_ROWS_PER_SHARD
+    K, iters = 3 * MIN_ROWS_PER_SHARD, 40
     x, y = torch.rand(K, 1, 2, 2, generator=g), torch.rand(K, 1, 2, generator=g)
     up = {n: v.detach() for n, v in per_client_grads(params, x, y, model).items()}
     prob = Problem(params, up, torch.randn(K, 1, 2, 2, generator=g), torch.randn(K, 1, 2, generator=g),
                    torch.zeros(K, 1, 2, dtype=torch.bool), False)
     runs = {}
     for workers in (1, 2, 3):
-        seen = []
-        out = invert(registry.get("dlg"), model, prob, 40, None,
-                     lambda i, xx, yy: seen.append((i, xx.clone(), yy.clone())), workers=workers)
-        runs[workers] = (out, seen)
-    (ref, ref_seen) = runs[1]
-    for workers in (2, 3):
-        out, seen = runs[workers]
+        # every shard monitors its own rows, in its own process: records go to shared memory
+        seen = torch.full((iters, K), float("nan"), dtype=torch.float64).share_memory_()
+        calls = torch.zeros(iters, K, dtype=torch.long).share_memory_()
+
+        def monitor(i, xx, yy, rows, seen=seen, calls=calls):
+            seen[i, rows] = xx.double().sum((1, 2, 3)) + yy.double().sum((1, 2))
+            calls[i, rows] += 1
+        runs[workers] = (invert(registry.get("dlg"), model, prob, iters, None, monitor,
+                                workers=workers), seen, calls)
+    ref, ref_seen, _ = runs[1]
+    for workers in (1, 2, 3):
+        out, seen, calls = runs[workers]
         assert all(torch.equal(a, b) for a, b in zip(out, ref))
-        assert [s[0] for s in seen] == list(range(40))
-        assert all(torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) for a, b in zip(seen, ref_seen))
+        assert bool((calls == 1).all())                 # every row, every iteration, once
+        assert torch.equal(seen, ref_seen)
 
 
 def test_session_results_do_not_depend_on_the_number_of_workers():
@@ -71,7 +76,7 @@ def test_a_failing_shard_raises_in_the_caller():
     parent = os.getpid()
     spec = registry.get("st-gia")
     with pytest.raises(RuntimeError, match="boom"):
-        invert(spec, model, prob, 5, bad_mapper, lambda i, x, y: None, workers=2)
+        invert(spec, model, prob, 5, bad_mapper, lambda i, x, y, rows: None, workers=2)
 
 
 def test_worker_count_resolution(monkeypatch):

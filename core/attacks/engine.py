@@ -16,7 +16,7 @@ from torch import Tensor
 
 from core.attacks import matching
 from core.attacks.distances import DISTANCES
-from core.attacks.shards import run_sharded, shard_bounds
+from core.attacks.shards import Monitor, run_sharded, shard_bounds
 from core.attacks.spec import AttackSpec
 from core.models.recurrent import ModelSpec, forward, per_client_grads
 
@@ -85,24 +85,35 @@ class Adam:
 
 def invert(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
            mapper: Callable[[np.ndarray], np.ndarray] | None = None,
-           monitor: Callable[[int, Tensor, Tensor], None] | None = None,
+           monitor: Monitor | None = None,
            autograd: bool = False, workers: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """Optimise the dummies; returns (x, y, final matching loss per row (K,)).
 
-    `monitor(i, x, y)` sees the dummies after iteration i (evaluation only: AIT).
+    `monitor(i, x, y, rows)` sees rows `rows` of the dummies after iteration i (evaluation
+    only: AIT); it must neither keep nor modify them (they are the live buffers). With
+    `workers` > 1 the rows are split over that many processes (`core.attacks.shards`; same
+    result) and each calls the monitor for its own rows: what it records must be in shared memory.
     The matching loss's gradient is closed form (`core.attacks.matching`) where that module
     covers the problem, else — or with `autograd=True`, the reference — double backward.
-    `workers` > 1 splits the rows over that many processes (`core.attacks.shards`; same result).
     """
     if prob.y_fixed and bool(prob.known_mask.all()):
         iters = 0  # nothing left to optimise: every point is known (chained analytic targets)
     shards = shard_bounds(prob.x0.shape[0], workers) if workers > 1 and iters > 0 else []
     if len(shards) < 2:
-        return _invert_rows(spec, model, prob, iters, mapper, monitor, autograd)
+        return _invert_rows(spec, model, prob, iters, mapper, _on_rows(monitor, slice(None)),
+                            autograd)
 
-    def rows_fn(p: Problem, rows: slice, mon):
-        return _invert_rows(spec, model, _rows(p, rows), iters, mapper, mon, autograd)
-    return run_sharded(shards, prob.x0, prob.y0, iters, rows_fn, prob, monitor)
+    def rows_fn(p: Problem, rows: slice) -> tuple[Tensor, Tensor, Tensor]:
+        return _invert_rows(spec, model, _rows(p, rows), iters, mapper, _on_rows(monitor, rows),
+                            autograd)
+    return run_sharded(shards, prob.x0, prob.y0, rows_fn, prob)
+
+
+def _on_rows(monitor: Monitor | None, rows: slice) -> Callable[[int, Tensor, Tensor], None] | None:
+    """The monitor bound to one shard's rows."""
+    if monitor is None:
+        return None
+    return lambda i, x, y: monitor(i, x, y, rows)
 
 
 def _rows(prob: Problem, rows: slice) -> Problem:
@@ -141,7 +152,7 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
             opt.step(grad, lrs[i])
             _project(spec, x, y, prob.y_fixed, model, mapper)
             if monitor is not None:
-                monitor(i, torch.where(known, prob.x0, x) if any_known else x.clone(), y)
+                monitor(i, torch.where(known, prob.x0, x) if any_known else x, y)
     return torch.where(known, prob.x0, x), y.clone(), loss_rows
 
 

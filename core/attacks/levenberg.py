@@ -52,7 +52,7 @@ def _residual_fn(params: dict[str, Tensor], model: ModelSpec) -> Callable[..., T
 
 def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
               mapper: Callable[[np.ndarray], np.ndarray] | None = None,
-              monitor: Callable[[int, Tensor, Tensor], None] | None = None
+              monitor: Callable[[int, Tensor, Tensor, slice], None] | None = None
               ) -> tuple[Tensor, Tensor, Tensor]:
     """Same contract as `engine.invert` for a fixed (analytic) label: returns (x, y, final
     squared relative residual per row). Known window points (`prob.known_mask`) stay fixed."""
@@ -74,7 +74,7 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     cost = r.pow(2).sum(1)
     spent = 1
     if monitor is not None:
-        monitor(-1, x.float(), prob.y0)
+        monitor(-1, x.float(), prob.y0, slice(None))
     while spent + n_free + 1 <= max(iters, 1) and bool((lam < LAMBDA_MAX).any()):
         J = jac(x, y, target, norm).reshape(x.shape[0], r.shape[1], -1) * free[:, None, :]
         x_new = x + _lm_step(J, r, lam).view_as(x)
@@ -87,7 +87,7 @@ def invert_lm(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
         lam = torch.where(better, lam * LAMBDA_DOWN, lam * LAMBDA_UP)
         spent += n_free + 1
         if monitor is not None:
-            monitor(spent - 1, x.float(), prob.y0)
+            monitor(spent - 1, x.float(), prob.y0, slice(None))
     if spec.mapping and mapper is not None:   # the map prior, once, on the converged window
         x = torch.as_tensor(mapper(x.reshape(-1, 2).numpy()), dtype=torch.float64).view_as(x)
         cost = res(x, y, target, norm).pow(2).sum(1)

@@ -347,10 +347,15 @@ class AttackSession:
                        rep(known), y_fixed)
         truth_r = rep(torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2))  # (K·R, B, W+1, 2)
         first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
+        if self.workers > 1:  # shard workers record their rows' hits here (core.attacks.shards)
+            first.share_memory_()
+        fixed_loc = self._target_loc(y0, True, y_loc, R) if y_fixed else None
 
-        def monitor(i: int, x: Tensor, y: Tensor) -> None:
-            z = torch.cat([x, self._target_loc(y, y_fixed, y_loc, R)[:, :, None]], dim=2)
-            first.masked_fill_((first < 0) & self._hits(z - truth_r), i + 1)
+        def monitor(i: int, x: Tensor, y: Tensor, rows: slice) -> None:
+            loc = fixed_loc[rows] if y_fixed else self._target_loc(y, False, None, R)
+            z = torch.cat([x, loc[:, :, None]], dim=2)
+            mine = first[rows]                  # a view: the fill lands in `first`
+            mine.masked_fill_((mine < 0) & self._hits(z - truth_r[rows]), i + 1)
 
         if self.spec.optimizer == "lm" and y_fixed:
             x, y, loss = invert_lm(self.spec, self.model, prob, self.iters, self.mapper, monitor)

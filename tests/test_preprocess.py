@@ -109,3 +109,14 @@ def test_normalizer_degenerate_bbox():
     z = norm.normalize(np.array([[40.0, -73.5]]))
     assert np.isfinite(z).all()
     np.testing.assert_allclose(norm.denormalize(z), [[40.0, -73.5]], rtol=0, atol=1e-12)
+
+
+def test_unique_rows_equals_numpy_unique_on_rows():
+    from core.data.trajectory import unique_rows
+    rng = np.random.default_rng(0)
+    lat = rng.integers(0, 6, 3000) * 0.5 - 1.0
+    lon = rng.integers(0, 6, 3000) * -0.25
+    lat[:5] = -0.0                                   # -0.0 and 0.0 are one place
+    want = np.unique(np.stack([lat, lon], axis=1), axis=0)
+    np.testing.assert_array_equal(unique_rows(lat, lon), want)
+    assert unique_rows(np.array([]), np.array([])).shape == (0, 2)

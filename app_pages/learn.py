@@ -89,7 +89,8 @@ st.markdown(
     "of W points, each location is in W + 1 uploads (as input, then as target). The paper "
     "averages the recoveries (Eq. 9, shown below), so one bad round is diluted by the good ones "
     "but also drags them; the default ST-GIA keeps, per location, the recovery whose gradient "
-    "matched its upload best, so a failed round cannot pull a good answer away.")
+    "matched its upload best and lets only a round whose gradient was matched replace it, so a "
+    "failed round cannot pull a good answer away.")
 if st.button("Show calibration on one point", key="learn_calib", icon=":material/play_arrow:") \
         or st.session_state.get("learn_calib_shown"):
     st.session_state["learn_calib_shown"] = True

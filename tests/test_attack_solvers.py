@@ -54,6 +54,45 @@ def test_residual_calibration_keeps_the_best_matching_recovery_and_averages_ties
     np.testing.assert_allclose(cal.estimate(np.array([0]), np.array([0, 1]))[0], [[2, 2], [9, 9]])
 
 
+def test_converged_calibration_keeps_a_good_estimate_that_the_mean_and_residual_rules_lose():
+    # The NYC case: a point's first recovery (a round's target) is right although its upload
+    # was not matched; the next upload is not matched either, has a smaller residual, and
+    # puts the point 2 units away. Eq. 9 moves the estimate halfway, `residual` replaces it;
+    # `converged` keeps it, as an unmatched upload is no evidence against it.
+    pt, good, bad = np.array([0]), np.array([[[1.0, 1.0]]]), np.array([[[3.0, 3.0]]])
+    est = {}
+    for mode in ("mean", "residual", "converged"):
+        cal = Calibrator(1, 1, mode)
+        cal.add(np.array([0]), pt, good, np.array([1e-3]))
+        cal.add(np.array([0]), pt, bad, np.array([1e-5]))
+        est[mode] = cal.estimate(np.array([0]), pt)[0, 0]
+    np.testing.assert_allclose(est["mean"], [2, 2])
+    np.testing.assert_allclose(est["residual"], [3, 3])
+    np.testing.assert_allclose(est["converged"], [1, 1])
+
+
+def test_converged_calibration_replaces_with_and_averages_only_matched_recoveries():
+    cal = Calibrator(1, 3, "converged")
+    z = lambda *v: np.array([[[a, a] for a in v]])  # noqa: E731
+    pts = np.array([0, 1, 2])
+    cal.add(np.array([0]), pts[:2], z(1.0, 1.0), np.array([1e-3]))  # first: kept, unmatched
+    cal.add(np.array([0]), pts[1:], z(5.0, 5.0), np.array([1e-6]))  # matched (= CONVERGED)
+    np.testing.assert_allclose(cal.estimate(np.array([0]), pts)[0], [[1, 1], [5, 5], [5, 5]])
+    cal.add(np.array([0]), pts[1:], z(7.0, 7.0), np.array([1e-6]))  # matched tie: averaged
+    cal.add(np.array([0]), pts[1:], z(9.0, 9.0), np.array([2e-6]))  # worse: ignored
+    np.testing.assert_allclose(cal.estimate(np.array([0]), pts)[0], [[1, 1], [6, 6], [6, 6]])
+    cal.add(np.array([0]), pts[:1], z(4.0), np.array([1e-8]))       # matched and better
+    np.testing.assert_allclose(cal.estimate(np.array([0]), pts)[0], [[4, 4], [6, 6], [6, 6]])
+
+
+def test_st_gia_calibrates_by_converged_recoveries_and_every_rule_is_a_choice():
+    from core.experiments.config import CALIBRATION_MODES
+    assert registry.get("st-gia").calibrate == "converged"
+    assert registry.get("st-gia+").calibrate == "residual"
+    assert CALIBRATION_MODES == ("own", "mean", "residual", "converged")
+    assert registry.get("st-gia").with_calibration("mean").calibrate == "mean"
+
+
 def test_calibration_mode_is_validated():
     with pytest.raises(ValueError, match="calibration mode"):
         Calibrator(1, 1, "median")

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from core.attacks.calibration import MODES as CALIBRATE
 from core.errors import ParameterError, check_range
 
 INITS = ("gaussian", "uniform", "constant", "geometric", "target")
 LABELS = ("joint", "analytic")
 OPTIMIZERS = ("adam", "signed-adam", "lm")
 REGULARIZERS = (None, "tv", "cpl")
-CALIBRATE = ("mean", "residual")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class AttackSpec:
     closed_form: enhanced: a one-point window (W = 1) with an analytic label is read off the
         first layer's gradients (`core.attacks.analytic.first_layer_input`), no optimisation.
     calibrate: how calibration combines a point's recoveries (`core.attacks.calibration`):
-        `mean` (paper Eq. 9) or `residual` (the recovery that best matched its upload).
+        `mean` (paper Eq. 9), `residual` (the recovery that best matched its upload) or
+        `converged` (as `residual`, but only a recovery from a matched upload replaces one).
     init_gate: ST-GIA's initialisation reuses the previous round's reconstruction only when its
         relative matching residual (`core.attacks.residual`) was at most this; otherwise the
         round starts from the attack's random init, so a bad guess is not carried forward.
@@ -100,7 +101,7 @@ class AttackSpec:
         return replace(self, name=f"{self.name}:{label}", label=label)
 
     def with_calibration(self, rule: str) -> "AttackSpec":
-        """The same attack calibrating by another rule (`mean`, Eq. 9, or `residual`); `own`
+        """The same attack calibrating by another rule (`core.attacks.calibration.MODES`); `own`
         keeps the recipe's, and an attack without calibration is left as it is."""
         if rule == "own" or not self.calibration or rule == self.calibrate:
             return self

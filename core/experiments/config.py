@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
+from core.attacks.calibration import MODES as CALIBRATE
 from core.errors import ParameterError
 from core.experiments.params import FieldInfo, check_value, field_info, param, parse_pairs
 
 PRIORS = ("auto", "roads", "venues", "roads+venues")
 LABEL_MODES = ("own", "joint", "analytic", "both")
-CALIBRATION_MODES = ("own", "mean", "residual")
+CALIBRATION_MODES = ("own",) + CALIBRATE
 COMPONENTS = ("initialisation", "mapping", "calibration")
 PAPER_ATTACKS = ("dlg", "idlg", "invgrad", "cpl", "sapag", "st-gia")
 DEFAULT_DEFENSES = ("dpsgd", "geoi", "geogi", "adaptive")
@@ -185,8 +186,10 @@ class AttackConfig(Section):
     disable: tuple[str, ...] = param((), "ST-GIA components to switch off (ablation)",
                                      label="Switch off", choices=COMPONENTS, metavar="C,...")
     calibration: str = param("own", "how ST-GIA's calibration combines a point's recoveries: own "
-                             "= the recipe's rule (residual for st-gia and st-gia+); mean = "
-                             "paper Eq. 9; residual = the recovery that best matched its upload",
+                             "= the recipe's rule (converged for st-gia, residual for st-gia+); "
+                             "mean = paper Eq. 9; residual = the recovery that best matched its "
+                             "upload; converged = as residual, but only a recovery from a "
+                             "matched upload (relative residual ≤ 1e-6) replaces one",
                              label="Calibration", choices=CALIBRATION_MODES, advanced=True)
     label: str = param("own", "how every attack gets the label: own = its recipe's way; joint = "
                        "optimised with the input from N(0, 1) (DLG); analytic = read off the output "

@@ -51,7 +51,7 @@ def inversion_trace(seed: int, iters: int, mapping: bool, lr: float = 0.3,
 
     losses.append(loss_of(x0, y0))
 
-    def monitor(i, x, y) -> None:
+    def monitor(i, x, y, rows) -> None:  # one row: `rows` is all of it
         xs.append(x[0, 0, 0].detach().numpy().copy())
         ys.append(y[0, 0, :2].detach().numpy().copy())
         losses.append(loss_of(x, y))

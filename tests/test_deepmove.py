@@ -48,10 +48,12 @@ def test_batched_grads_equal_a_loop_over_clients():
     _, pop, _, spec = _world()
     params = init_params(spec, torch.Generator().manual_seed(0))
     x, y = pop.windows(np.arange(4), np.arange(3), 2)                    # (4, 3, 2, 2)
+    slots = pop.window_slots(np.arange(4), np.arange(3), 2)              # (4, 3, 2)
     lab = location_index(y, spec)
-    batched = per_client_grads(params, x, lab, spec)
+    batched = per_client_grads(params, x, lab, spec, slots=slots)
+    assert bool((batched["slot_emb"].norm(dim=-1) > 0).any())
     for k in range(4):
-        one = per_client_grads(params, x[k:k + 1], lab[k:k + 1], spec)
+        one = per_client_grads(params, x[k:k + 1], lab[k:k + 1], spec, slots=slots[k:k + 1])
         for n in params:
             torch.testing.assert_close(batched[n][k], one[n][0], rtol=1e-5, atol=1e-6)
 
@@ -74,10 +76,11 @@ def test_history_attention_sees_only_earlier_windows():
     _, pop, _, spec = _world()
     params = init_params(spec, torch.Generator().manual_seed(1))
     x, _ = pop.windows(np.arange(2), np.arange(4), 1)
-    out = forward(params, x, spec)
+    slots = pop.window_slots(np.arange(2), np.arange(4), 1)
+    out = forward(params, x, spec, slots)
     changed = x.clone()
     changed[:, 3] = x[:, 0]                                           # alter the last window only
-    out2 = forward(params, changed, spec)
+    out2 = forward(params, changed, spec, slots)
     torch.testing.assert_close(out[:, :3], out2[:, :3])               # earlier windows unaffected
     assert not torch.allclose(out[:, 3], out2[:, 3])
 

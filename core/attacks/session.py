@@ -43,7 +43,7 @@ from torch import Tensor
 
 from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
-from core.attacks.embedding import RowAttack
+from core.attacks.embedding import RowAttack, dominant_slots
 from core.attacks.engine import Problem, invert
 from core.attacks.levenberg import invert_lm
 from core.attacks.residual import relative_residual
@@ -176,6 +176,15 @@ class AttackSession:
             return lab, True, self._vocab_t()[lab]
         c = self.model.n_out
         return torch.randn(K, B, c, generator=self.gen), False, None
+
+    def _slot_guess(self, uploads: dict[str, Tensor], shape: tuple[int, int, int]) -> Tensor | None:
+        """Time slots (K, B, W) for the coordinate-optimising attacks' dummies on an embedding
+        model (None for the LSTM/GRU): these attacks invert coordinates only, so every position
+        gets the slot whose embedding row is largest in the upload (`embedding.dominant_slots`);
+        the row attack (`st-gia+`) recovers each point's slot instead."""
+        if not is_embedding(self.model):
+            return None
+        return dominant_slots(uploads["slot_emb"], shape)
 
     def _vocab_t(self) -> Tensor:
         if self.vocab is None:
@@ -310,10 +319,13 @@ class AttackSession:
             x_old, y_old = est_t[:, :, :W], est_t[:, :, W]           # (k, B−u, W, 2), (k, B−u, 2)
             target = y_old if self.model.head == "regression" else \
                 self._kept_labels(clients, kept[:, -1], y_old)
-            g_old = per_client_grads(rec.params, x_old, target, self.model)   # mean over B−u
+            g_old = per_client_grads(rec.params, x_old, target, self.model,   # mean over B−u
+                                     slots=self._slot_guess(uploads, (len(rows), B - u, W)))
             uploads = {n: ((B * v - (B - u) * g_old[n]) / u).detach() for n, v in uploads.items()}
+        slots_true = None if rec.slots_true is None else rec.slots_true[rows][:, B - u:]
         return replace(rec, clients=clients, starts=rec.starts[B - u:], uploads=uploads,
-                       x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:])
+                       x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:],
+                       slots_true=slots_true)
 
     def _kept_labels(self, clients: np.ndarray, targets: np.ndarray, y_loc: Tensor) -> Tensor:
         """(k, n) class indices of kept windows' targets: the analytic label where one was
@@ -341,8 +353,9 @@ class AttackSession:
             jitter = torch.randn(x0r.shape, generator=self.gen) * 0.05
             jitter.view(K, R, *x0.shape[1:])[:, 0] = 0
             x0r = x0r + jitter * ~rep(known)[..., None]
+        slots = self._slot_guess(rec.uploads, (K, B, W))
         prob = Problem(rec.params, {n: rep(u) for n, u in rec.uploads.items()}, x0r, rep(y0),
-                       rep(known), y_fixed)
+                       rep(known), y_fixed, None if slots is None else rep(slots))
         truth_r = rep(torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2))  # (K·R, B, W+1, 2)
         first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
 
@@ -359,7 +372,7 @@ class AttackSession:
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()
         labels = y0 if y_fixed and self.model.head == "classification" else None
-        res = relative_residual(rec.params, x[best], y[best], rec.uploads, self.model)
+        res = relative_residual(rec.params, x[best], y[best], rec.uploads, self.model, slots)
         return Solution(z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels,
                         res.numpy().astype(np.float64))
 

@@ -107,6 +107,7 @@ class RowAttack:
         self.model, self.window = model, window
         self.loc = np.full((n_clients, n_points), -1, dtype=np.int64)   # vocabulary index found
         self.slot = np.full((n_clients, n_points), -1, dtype=np.int64)  # time slot found (inputs)
+        self.slot_final = np.zeros((n_clients, n_points), dtype=bool)    # slot re-checked once
         self.leak: list[dict] = []
 
     def attack(self, rec: RoundRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,6 +140,7 @@ class RowAttack:
             slot_part = Unknowns(inputs[pattern[m + 1:2 * m + 1].astype(bool)],
                                  _free_first(srows[members], s_free[members]), int(pattern[-1]))
             self._solve_group(rec, members, idx, loc_part, slot_part)
+        self._recheck_slots(rec, idx, inputs, rows, srows, svalid, s_unknown)
         self._record_leak(rec, grad, m, idx)
         vocab = self.model.locations.numpy().astype(np.float64)
         after = self.loc[rec.clients][:, pts]
@@ -156,6 +158,36 @@ class RowAttack:
         stale = (loc >= 0) & ~shown.numpy()
         recheck = exact.numpy() & (stale.sum(1) <= MAX_RESOLVE)
         return (loc < 0) | (stale & recheck[:, None])
+
+    def _recheck_slots(self, rec: RoundRecord, idx: np.ndarray, inputs: np.ndarray, rows: Tensor,
+                       srows: Tensor, svalid: Tensor, new: np.ndarray) -> None:
+        """Re-solve, once, the slot of every input point found in an earlier round: a client's
+        newest point is the last window's input, which no window attends to yet, and once the
+        GRU saturates its slot barely moves the gradient (candidate distances at float noise);
+        a round later it is also a history key that the next window attends to, and its slot
+        shows. Locations and the other slots stay fixed (one slot assignment per candidate)."""
+        slot = self.slot[rec.clients][:, inputs]
+        again = (slot >= 0) & ~new & ~self.slot_final[rec.clients][:, inputs]      # (K, m)
+        if not again.any():
+            return
+        free = _unexplained(slot, srows, svalid, again)
+        key = np.concatenate([again, free.sum(1).numpy()[:, None]], axis=1)
+        patterns, group = np.unique(key, axis=0, return_inverse=True)
+        none = torch.zeros(1, 0, dtype=torch.long)
+        m = len(inputs)
+        for g, pattern in enumerate(patterns):
+            points = inputs[pattern[:m].astype(bool)]
+            if not len(points):
+                continue
+            members = np.flatnonzero(group.ravel() == g)
+            clients = rec.clients[members]
+            part = Unknowns(points, _free_first(srows[members], free[members]), int(pattern[-1]))
+            sc = torch.as_tensor(assignments(part.rows.shape[1], len(points), part.must_use))
+            seq = (torch.as_tensor(self.loc[clients]), torch.as_tensor(self.slot[clients]))
+            loc = Unknowns(inputs_none(), rows[members], 0)
+            seq = self._search(rec, members, idx, seq, (loc, none), (part, sc))
+            self.slot[clients] = seq[1].numpy()
+            self.slot_final[clients[:, None], points[None, :]] = True
 
     def _record_leak(self, rec: RoundRecord, grad: Tensor, n: int, idx: np.ndarray) -> None:
         """Per-round mean share of the true (pre-defense) visited inputs among the top-n rows,

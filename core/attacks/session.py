@@ -63,7 +63,9 @@ class RoundAttack:
     trajectory points the round's upload contains (every window's points and targets), in
     ascending `point_idx` order. `raw_latlon` is this round's reconstruction of each point (the
     mean over its windows; a point this round did not re-invert keeps the attacker's estimate),
-    `est_latlon` the attacker's current estimate after calibration, the one scored."""
+    `est_latlon` the attacker's current estimate after calibration, the one scored.
+    `slot_accuracy` (embedding-row attack only): the share of the round's input points whose
+    time slot the attacker now holds is the true one (the time-of-visit leak)."""
 
     round: int
     clients: np.ndarray
@@ -78,6 +80,7 @@ class RoundAttack:
     ait_success: float
     median_error_m: float
     seconds: float
+    slot_accuracy: float | None = None  # embedding models, st-gia+: time slots read correctly
 
 
 class Solution(NamedTuple):
@@ -244,6 +247,8 @@ class AttackSession:
         else:
             pts, raw, first = self._invert_record(rec)
         ra = self._score(rec, idx, pts, raw, first, time.perf_counter() - t0)
+        if self.rows is not None and "slot_accuracy" in self.rows.leak[-1]:
+            ra = replace(ra, slot_accuracy=self.rows.leak[-1]["slot_accuracy"])
         if self.spec.retro and self.window > 1:
             self.records.pop(rec.round - self.window, None)
             self._retro(rec.round)

@@ -1,7 +1,9 @@
 """The single federated round loop (Flower's `Strategy.start` shape, DESIGN.md §8).
 
 Every round: sample clients → build their windows (the protocol's `round_starts`: streaming, the
-paper's newest window; or history, all windows so far) → client defense perturbs inputs → local
+paper's newest window; or history, all windows so far) and, beside them, the window points' time
+slots (`ClientPopulation.window_slots`; read by the deepmove model only, never perturbed: location
+mechanisms change coordinates) → client defense perturbs inputs → local
 training (FedSGD: one gradient; FedAvg: E local steps, upload Δ/(E·η_local), i.e. gradient units)
 → defense privatises the update → the server sees the uploads (yielded as a `RoundRecord` for the
 curious server to attack) → aggregation and the server step → utility of the new global model.

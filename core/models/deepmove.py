@@ -51,6 +51,7 @@ from core.models.recurrent import ModelSpec, _bias, _mm, last_hidden
 KIND = "deepmove"
 ST_WIDTH = 0.01  # normalised units (~0.5 km on NYC): straight-through soft-assignment width
 COPY_GATE_INIT = 1.0
+SLOT_INIT = 0.1  # slot table N(0, 0.1²): time starts as a small correction to the location
 
 
 def is_embedding(spec: ModelSpec) -> bool:
@@ -69,21 +70,28 @@ def _cell_spec(spec: ModelSpec) -> ModelSpec:
 
 
 def init_params(spec: ModelSpec, generator: torch.Generator) -> dict[str, Tensor]:
-    """Embeddings N(0, 1) (nn.Embedding's init); GRU, query and head U(±1/√fan_in) (PyTorch's)."""
+    """Embeddings N(0, 1)·scale (nn.Embedding's init); GRU, query and head U(±1/√fan_in)
+    (PyTorch's), fan-ins those of the location-only model.
+
+    The location-only part is drawn first, exactly as before time slots existed; the slot
+    table (N(0, SLOT_INIT²)) and the weights' slot columns are drawn after it."""
     V, H = spec.n_classes, spec.hidden
-    D = H
-    E = D + slot_dim(spec)
+    D, Ds = H, slot_dim(spec)
 
     def u(fan_in: int, *shape: int) -> Tensor:
         return (torch.rand(*shape, generator=generator) * 2 - 1) / math.sqrt(fan_in)
 
-    return {"loc_emb": torch.randn(V, D, generator=generator),
-            "weight_ih": u(H, 3 * H, E), "weight_hh": u(H, 3 * H, H),
-            "bias_ih": u(H, 3 * H), "bias_hh": u(H, 3 * H),
-            "query": u(H, E, H),
-            "out_weight": u(H + E, V, H + E), "out_bias": u(H + E, V),
-            "copy_gate": torch.full((1,), COPY_GATE_INIT),
-            "slot_emb": torch.randn(N_SLOTS, slot_dim(spec), generator=generator)}
+    p = {"loc_emb": torch.randn(V, D, generator=generator),
+         "weight_ih": u(H, 3 * H, D), "weight_hh": u(H, 3 * H, H),
+         "bias_ih": u(H, 3 * H), "bias_hh": u(H, 3 * H),
+         "query": u(H, D, H),
+         "out_weight": u(H + D, V, H + D), "out_bias": u(H + D, V),
+         "copy_gate": torch.full((1,), COPY_GATE_INIT)}
+    p["slot_emb"] = SLOT_INIT * torch.randn(N_SLOTS, Ds, generator=generator)
+    p["weight_ih"] = torch.cat([p["weight_ih"], u(H, 3 * H, Ds)], dim=1)        # (3H, E)
+    p["query"] = torch.cat([p["query"], u(H, Ds, H)], dim=0)                    # (E, H)
+    p["out_weight"] = torch.cat([p["out_weight"], u(H + D, V, Ds)], dim=1)      # (V, H + E)
+    return p
 
 
 def vocab_tensor(spec: ModelSpec) -> Tensor:

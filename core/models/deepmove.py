@@ -17,7 +17,8 @@ D = H = `spec.hidden`, S = `N_SLOTS` time slots, Ds = `slot_dim(spec)`, E = D + 
 - attention over the user's history: the earlier windows the client holds, i.e. the windows
   before it in the same batch (history protocol: all windows so far), each represented by the
   embedding (location and slot) of its last point. score_bj = (Q·h_b)·e_j / √E for j < b,
-  α = softmax over j < b, context c_b = Σ_j α_bj e_j         (DeepMove's "historical attention");
+  α = softmax over j < b, context c_b = Σ_j α_bj e_loc_j: the scores see when each history item
+  was visited, the context carries where             (DeepMove's "historical attention");
 - output: logits = W_out·[h; c] + b_out + g·copy, where copy_v = Σ_j α_bj [loc_j = v] is the
   attention mass on history items at location v (a pointer/copy term, See et al. 2017): people
   return to the places they have been, and without it the output layer would have to learn a
@@ -74,7 +75,8 @@ def init_params(spec: ModelSpec, generator: torch.Generator) -> dict[str, Tensor
     (PyTorch's), fan-ins those of the location-only model.
 
     The location-only part is drawn first, exactly as before time slots existed; the slot
-    table (N(0, SLOT_INIT²)) and the weights' slot columns are drawn after it."""
+    table (N(0, SLOT_INIT²)) and the slot columns of `weight_ih` and `query` are drawn after it.
+    The output layer reads [h; c] with the location-only context c, (V, H + D) as before."""
     V, H = spec.n_classes, spec.hidden
     D, Ds = H, slot_dim(spec)
 
@@ -90,7 +92,6 @@ def init_params(spec: ModelSpec, generator: torch.Generator) -> dict[str, Tensor
     p["slot_emb"] = SLOT_INIT * torch.randn(N_SLOTS, Ds, generator=generator)
     p["weight_ih"] = torch.cat([p["weight_ih"], u(H, 3 * H, Ds)], dim=1)        # (3H, E)
     p["query"] = torch.cat([p["query"], u(H, Ds, H)], dim=0)                    # (E, H)
-    p["out_weight"] = torch.cat([p["out_weight"], u(H + D, V, Ds)], dim=1)      # (V, H + E)
     return p
 
 
@@ -185,7 +186,7 @@ def head(params: dict[str, Tensor], idx: Tensor, e: Tensor, spec: ModelSpec,
     h = last_hidden(params, e[:, first:], _cell_spec(spec))        # (K, B', H)
     keys, key_loc = e[:, :, -1], idx[:, :, -1]                     # (K, B, E), (K, B)
     att = history_attention(params, h, keys, first)                # (K, B', B)
-    context = att @ keys                                           # (K, B', E)
+    context = att @ keys[..., :params["loc_emb"].shape[-1]]        # (K, B', D): places
     logits = _mm(torch.cat([h, context], dim=-1), params["out_weight"]) + _bias(params["out_bias"])
     K, B = key_loc.shape
     # + g·copy_v, copy_v = Σ_j α_bj [loc_j = v]: scattered straight into the logits (K, B', V)

@@ -49,6 +49,7 @@ from core.models.recurrent import ModelSpec
 MAX_ASSIGNMENTS = 4096  # candidate orders scored per client (W = 5 needs 5^5 = 3125)
 CHUNK_PROBLEMS = 4096   # (client, assignment) pairs per batched evaluation (memory bound)
 MAX_RESOLVE = 2         # kept points re-solved per client and round when their rows are missing
+DECISIVE = 100.0        # a best candidate this many times closer than the runner-up is final
 
 
 def candidate_rows(table_grad: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -130,15 +131,18 @@ class RowAttack:
         s_unknown = self.slot[rec.clients][:, inputs] < 0
         s_free = _unexplained(self.slot[rec.clients][:, inputs], srows, svalid, s_unknown)
         # clients grouped by which inputs are unknown and how many revealed rows are unexplained
+        # (and by their number of distinct revealed slots: the slot candidates, no padding)
         key = np.concatenate([unknown_in, free.sum(1).numpy()[:, None],
-                              s_unknown, s_free.sum(1).numpy()[:, None]], axis=1)
+                              s_unknown, s_free.sum(1).numpy()[:, None],
+                              svalid.sum(1).clamp_min(1).numpy()[:, None]], axis=1)
         patterns, group = np.unique(key, axis=0, return_inverse=True)
         for g, pattern in enumerate(patterns):
             members = np.flatnonzero(group.ravel() == g)
             loc_part = Unknowns(inputs[pattern[:m].astype(bool)],
                                 _free_first(rows[members], free[members]), int(pattern[m]))
             slot_part = Unknowns(inputs[pattern[m + 1:2 * m + 1].astype(bool)],
-                                 _free_first(srows[members], s_free[members]), int(pattern[-1]))
+                                 _free_first(srows[members], s_free[members])[:, :pattern[-1]],
+                                 int(pattern[-2]))
             self._solve_group(rec, members, idx, loc_part, slot_part)
         self._recheck_slots(rec, idx, inputs, rows, srows, svalid, s_unknown)
         self._record_leak(rec, grad, m, idx)
@@ -171,7 +175,8 @@ class RowAttack:
         if not again.any():
             return
         free = _unexplained(slot, srows, svalid, again)
-        key = np.concatenate([again, free.sum(1).numpy()[:, None]], axis=1)
+        key = np.concatenate([again, free.sum(1).numpy()[:, None],
+                              svalid.sum(1).clamp_min(1).numpy()[:, None]], axis=1)
         patterns, group = np.unique(key, axis=0, return_inverse=True)
         none = torch.zeros(1, 0, dtype=torch.long)
         m = len(inputs)
@@ -181,11 +186,12 @@ class RowAttack:
                 continue
             members = np.flatnonzero(group.ravel() == g)
             clients = rec.clients[members]
-            part = Unknowns(points, _free_first(srows[members], free[members]), int(pattern[-1]))
+            part = Unknowns(points, _free_first(srows[members], free[members])[:, :pattern[-1]],
+                            int(pattern[-2]))
             sc = torch.as_tensor(assignments(part.rows.shape[1], len(points), part.must_use))
             seq = (torch.as_tensor(self.loc[clients]), torch.as_tensor(self.slot[clients]))
             loc = Unknowns(inputs_none(), rows[members], 0)
-            seq = self._search(rec, members, idx, seq, (loc, none), (part, sc))
+            seq, _ = self._search(rec, members, idx, seq, (loc, none), (part, sc))
             self.slot[clients] = seq[1].numpy()
             self.slot_final[clients[:, None], points[None, :]] = True
 
@@ -210,27 +216,31 @@ class RowAttack:
         lc = torch.as_tensor(assignments(loc.rows.shape[1], len(loc.points), loc.must_use))
         sc = torch.as_tensor(assignments(slot.rows.shape[1], len(slot.points), slot.must_use))
         if len(lc) * len(sc) <= MAX_ASSIGNMENTS:
-            seq = self._search(rec, members, idx, seq, (loc, lc), (slot, sc))
+            seq, decisive = self._search(rec, members, idx, seq, (loc, lc), (slot, sc))
+            # a clear winner needs no second look at its slots (`_recheck_slots`)
+            self.slot_final[clients[decisive.numpy()][:, None], slot.points[None, :]] = True
         else:  # alternate: locations with a first slot guess, slots given them, locations again
             none = torch.zeros(1, 0, dtype=torch.long)
-            seq = self._search(rec, members, idx, seq, (loc, lc), (slot, sc[:1]))
-            seq = self._search(rec, members, idx, seq, (loc._replace(points=inputs_none()), none),
-                               (slot, sc))
-            seq = self._search(rec, members, idx, seq, (loc, lc),
-                               (slot._replace(points=inputs_none()), none))
+            seq, _ = self._search(rec, members, idx, seq, (loc, lc), (slot, sc[:1]))
+            seq, _ = self._search(rec, members, idx, seq,
+                                  (loc._replace(points=inputs_none()), none), (slot, sc))
+            seq, _ = self._search(rec, members, idx, seq, (loc, lc),
+                                  (slot._replace(points=inputs_none()), none))
         self.loc[clients], self.slot[clients] = seq[0].numpy(), seq[1].numpy()
 
     def _search(self, rec: RoundRecord, members: np.ndarray, idx: np.ndarray,
                 seq: tuple[Tensor, Tensor], loc: tuple[Unknowns, Tensor],
-                slot: tuple[Unknowns, Tensor]) -> tuple[Tensor, Tensor]:
+                slot: tuple[Unknowns, Tensor]) -> tuple[tuple[Tensor, Tensor], Tensor]:
         """Best (location, slot) sequences (k, n_points) over every pair of a location
-        assignment (A1, m1) and a slot assignment (A2, m2), scored in chunks."""
+        assignment (A1, m1) and a slot assignment (A2, m2), scored in chunks; and whether each
+        client's best is decisive (the runner-up's distance > `DECISIVE` × the best's)."""
         (lu, lc), (su, sc) = loc, slot
         k, A2 = len(members), len(sc)
         total = len(lc) * A2
         first = self._first_window(seq[0], idx, lu.points, su.points)
         base = self._fixed_part(rec, members, idx, seq, first)
         best_d = torch.full((k,), float("inf"))
+        top2 = torch.full((k, 2), float("inf"))
         best_loc, best_slot = seq[0].clone(), seq[1].clone()
         for part in torch.split(torch.arange(total), max(1, CHUNK_PROBLEMS // k)):
             li, si = part // A2, part % A2
@@ -241,12 +251,13 @@ class RowAttack:
             if len(su.points):
                 cs[:, :, torch.as_tensor(su.points)] = su.rows[:, sc[si]]    # (k, a, m2)
             d, filled = self._score(rec, members, idx, cl, cs, lu.rows, su.rows, first, base)
+            top2 = torch.cat([top2, d], 1).topk(2, dim=1, largest=False).values
             dmin, pick = d.min(1)
             better = dmin < best_d
             best_d = torch.where(better, dmin, best_d)
             best_loc[better] = filled[better, pick[better]]
             best_slot[better] = cs[better, pick[better]]
-        return best_loc, best_slot
+        return (best_loc, best_slot), top2[:, 1] > DECISIVE * top2[:, 0]
 
     def _first_window(self, loc: Tensor, idx: np.ndarray, loc_points: np.ndarray,
                       slot_points: np.ndarray) -> int:
@@ -304,11 +315,10 @@ class RowAttack:
         if base is not None:
             g_e = g_e + base[0].repeat_interleave(a, dim=0)
         D = rec.params["loc_emb"].shape[-1]
-        up = {n: rec.uploads[n][members].repeat_interleave(a, dim=0) for n in ("loc_emb", "slot_emb")}
         d = self._row_distance(g_e[..., :D], win, lrows.repeat_interleave(a, dim=0),
-                               up["loc_emb"], scale) \
+                               _rows_of(rec.uploads["loc_emb"][members], lrows, a), scale) \
             + self._row_distance(g_e[..., D:], swin, srows.repeat_interleave(a, dim=0),
-                                 up["slot_emb"], scale)
+                                 _rows_of(rec.uploads["slot_emb"][members], srows, a), scale)
         filled = cl.clone()
         last = int(idx[-1, W])
         filled[:, :, last] = targets.view(k, a, -1)[:, :, -1]
@@ -337,17 +347,24 @@ class RowAttack:
         return torch.where(known, targets, label[:, None]), scale
 
     @staticmethod
-    def _row_distance(g_e: Tensor, win: Tensor, rows: Tensor, upload: Tensor, scale: Tensor) -> Tensor:
-        """‖f̂·(dummy rows) − (uploaded rows)‖² over the candidate rows (n, R), per problem.
+    def _row_distance(g_e: Tensor, win: Tensor, rows: Tensor, true: Tensor, scale: Tensor) -> Tensor:
+        """‖f̂·(dummy rows) − (uploaded rows `true` (n, R, D))‖² over the candidate rows (n, R),
+        per problem.
 
         The dummy's gradient of row v is the sum of ∂L/∂e over the positions fed row v
         (padded duplicate rows count twice on both sides alike)."""
         n, R = rows.shape
         hit = (win.reshape(n, -1, 1) == rows[:, None, :])                       # (n, B·W, R)
         dummy = torch.einsum("npr,npd->nrd", hit.float(), g_e.reshape(n, -1, g_e.shape[-1]))
-        true = upload[torch.arange(n)[:, None], rows]                           # (n, R, D)
         diff = (scale[:, :, None] * dummy - true).pow(2).sum(-1)                # (n, R)
         return diff.sum(1)
+
+
+def _rows_of(upload: Tensor, rows: Tensor, a: int) -> Tensor:
+    """Rows `rows` (k, R) of each client's table gradient (k, V, D), repeated for its a
+    candidates -> (k·a, R, D) (gathered first: the whole table is V/R times larger)."""
+    picked = upload[torch.arange(len(rows))[:, None], rows]
+    return picked.repeat_interleave(a, dim=0)
 
 
 def inputs_none() -> np.ndarray:

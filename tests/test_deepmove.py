@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from attack_fixtures import grid_network, population_on
-from core.attacks import registry
+from core.attacks import embedding, registry
 from core.attacks.embedding import RowAttack, assignments, row_recall
 from core.attacks.session import AttackSession
 from core.defenses.dpsgd import DPSGDDefense
@@ -145,6 +145,18 @@ def test_st_gia_plus_reads_every_point_off_the_rows(protocol, window):
     assert [ra.asr for ra in rounds] == [1.0] * ROUNDS
     assert all(float(np.max(ra.errors_m)) < 1.0 for ra in rounds)     # the exact venues
     assert [e["slot_accuracy"] for e in session.rows.leak] == [1.0] * ROUNDS   # and their times
+
+
+def test_slots_read_again_a_round_later_stay_right(monkeypatch):
+    # no first reading counts as decisive: every slot goes through the re-check once
+    monkeypatch.setattr(embedding, "DECISIVE", float("inf"))
+    _, pop, vocab, spec = _world()
+    cfg = FedConfig(rounds=ROUNDS, window=1, protocol="history", server_optimizer="adam")
+    session, rounds = _attack(pop, spec, vocab, cfg)
+    assert [ra.asr for ra in rounds] == [1.0] * ROUNDS
+    assert [e["slot_accuracy"] for e in session.rows.leak] == [1.0] * ROUNDS
+    assert session.rows.slot_final[:, :ROUNDS - 1].all()              # re-checked once, then final
+    assert not session.rows.slot_final[:, ROUNDS - 1].any()           # the newest: not yet
 
 
 def test_paper_st_gia_runs_on_deepmove_for_comparison():

@@ -20,7 +20,8 @@ Time slots (`slot_emb`, `core.data.timeslots`) leak the same way: ∇slot_emb is
 in the rows of the slots the client's inputs were visited at. Each input point's slot is found
 with its location — the unknown locations and slots are assigned jointly (every pair of
 assignments scored; when that product exceeds `MAX_ASSIGNMENTS`, alternately: locations with a
-first slot guess, slots given them, locations again) — and kept. `leak` records per round the
+first slot guess, slots given them, locations again) — and kept; a slot whose first reading
+was not decisive is solved once more in the client's next round (`_recheck_slots`). `leak` records per round the
 share of input points whose recovered slot is the true one (`slot_accuracy`, the time-of-visit
 leak). Scoring only recomputes the windows from the first one with an unknown point or target
 (earlier windows' losses do not depend on the candidate; they enter once per client).
@@ -165,8 +166,9 @@ class RowAttack:
 
     def _recheck_slots(self, rec: RoundRecord, idx: np.ndarray, inputs: np.ndarray, rows: Tensor,
                        srows: Tensor, svalid: Tensor, new: np.ndarray) -> None:
-        """Re-solve, once, the slot of every input point found in an earlier round: a client's
-        newest point is the last window's input, which no window attends to yet, and once the
+        """Re-solve, once, the slot of every input point found in an earlier round whose first
+        reading was not decisive (`_search`; `slot_final` marks the others): a client's newest
+        point is the last window's input, which no window attends to yet, and once the
         GRU saturates its slot barely moves the gradient (candidate distances at float noise);
         a round later it is also a history key that the next window attends to, and its slot
         shows. Locations and the other slots stay fixed (one slot assignment per candidate)."""

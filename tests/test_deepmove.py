@@ -159,6 +159,25 @@ def test_slots_read_again_a_round_later_stay_right(monkeypatch):
     assert not session.rows.slot_final[:, ROUNDS - 1].any()           # the newest: not yet
 
 
+def test_alternating_search_when_the_joint_product_is_too_large(monkeypatch):
+    # streaming W = 3, round 1: 3 unknown places and 3 unknown slots; no joint search allowed
+    monkeypatch.setattr(embedding, "MAX_JOINT", 1)
+    calls = []
+    search = embedding.RowAttack._search
+
+    def spy(self, rec, members, idx, seq, loc, slot):
+        calls.append((len(loc[1]), len(slot[1])))
+        return search(self, rec, members, idx, seq, loc, slot)
+
+    monkeypatch.setattr(embedding.RowAttack, "_search", spy)
+    _, pop, vocab, spec = _world()
+    cfg = FedConfig(rounds=3, window=3, protocol="streaming", server_optimizer="adam")
+    session, rounds = _attack(pop, spec, vocab, cfg)
+    assert any(a > 1 and s == 1 for a, s in calls)                   # places with a slot guess
+    assert [ra.asr for ra in rounds] == [1.0] * 3
+    assert [e["slot_accuracy"] for e in session.rows.leak] == [1.0] * 3
+
+
 def test_paper_st_gia_runs_on_deepmove_for_comparison():
     _, pop, vocab, spec = _world(n_clients=2)
     cfg = FedConfig(rounds=2, window=1, protocol="streaming")

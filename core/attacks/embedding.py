@@ -19,7 +19,7 @@ visited places off the upload with no optimisation. What is left to find:
 Time slots (`slot_emb`, `core.data.timeslots`) leak the same way: ∇slot_emb is non-zero only
 in the rows of the slots the client's inputs were visited at. Each input point's slot is found
 with its location — the unknown locations and slots are assigned jointly (every pair of
-assignments scored; when that product exceeds `MAX_ASSIGNMENTS`, alternately: locations with a
+assignments scored; when that product exceeds `MAX_JOINT`, alternately: locations with a
 first slot guess, slots given them, locations again) — and kept; a slot whose first reading
 was not decisive is solved once more in the client's next round (`_recheck_slots`). `leak` records per round the
 share of input points whose recovered slot is the true one (`slot_accuracy`, the time-of-visit
@@ -48,6 +48,7 @@ from core.models.deepmove import embed_indices, head, location_index
 from core.models.recurrent import ModelSpec
 
 MAX_ASSIGNMENTS = 4096  # candidate orders scored per client (W = 5 needs 5^5 = 3125)
+MAX_JOINT = MAX_ASSIGNMENTS  # (location, slot) assignment pairs scored jointly, else alternate
 CHUNK_PROBLEMS = 4096   # (client, assignment) pairs per batched evaluation (memory bound)
 MAX_RESOLVE = 2         # kept points re-solved per client and round when their rows are missing
 DECISIVE = 100.0        # a best candidate this many times closer than the runner-up is final
@@ -217,7 +218,7 @@ class RowAttack:
         seq = (torch.as_tensor(self.loc[clients]), torch.as_tensor(self.slot[clients]))
         lc = torch.as_tensor(assignments(loc.rows.shape[1], len(loc.points), loc.must_use))
         sc = torch.as_tensor(assignments(slot.rows.shape[1], len(slot.points), slot.must_use))
-        if len(lc) * len(sc) <= MAX_ASSIGNMENTS:
+        if len(lc) * len(sc) <= MAX_JOINT:
             seq, decisive = self._search(rec, members, idx, seq, (loc, lc), (slot, sc))
             # a clear winner needs no second look at its slots (`_recheck_slots`)
             self.slot_final[clients[decisive.numpy()][:, None], slot.points[None, :]] = True

@@ -169,8 +169,9 @@ class RowAttack:
                        srows: Tensor, svalid: Tensor, new: np.ndarray) -> None:
         """Re-solve, once, the slot of every input point found in an earlier round whose first
         reading was not decisive (`_search`; `slot_final` marks the others): a client's newest
-        point is the last window's input, which no window attends to yet, and once the
-        GRU saturates its slot barely moves the gradient (candidate distances at float noise);
+        point is the last window's input, which no window attends to yet, and after some
+        training its slot can barely move the gradient (candidate distances at float noise;
+        presumably saturated GRU gates);
         a round later it is also a history key that the next window attends to, and its slot
         shows. Locations and the other slots stay fixed (one slot assignment per candidate)."""
         slot = self.slot[rec.clients][:, inputs]

@@ -31,6 +31,8 @@ class Problem:
 
     x0 (K, B, W, 2) and y0 (K, B, C) starting dummies; `known_mask` (K, B, W) marks window points
     held fixed at `x0` (chained analytic targets); `y_fixed` means y0 is the analytic label.
+    `slots` (K, B, W) int64: the dummies' time slots, fixed (embedding models only, which need
+    them: `core.models.deepmove`; None for the LSTM/GRU).
     """
 
     params: dict[str, Tensor]
@@ -39,16 +41,17 @@ class Problem:
     y0: Tensor
     known_mask: Tensor
     y_fixed: bool
+    slots: Tensor | None = None
 
 
 def _regularizer(spec: AttackSpec, model: ModelSpec, params: dict[str, Tensor], x: Tensor,
-                 y: Tensor) -> Tensor:
+                 y: Tensor, slots: Tensor | None = None) -> Tensor:
     if spec.regularizer is None:
         return x.new_zeros(x.shape[0])
     if spec.regularizer == "tv":  # total variation along the window (InvGrad)
         return (x[:, :, 1:] - x[:, :, :-1]).abs().sum((1, 2, 3))
     if spec.regularizer == "cpl":  # label-based regulariser α‖F(x') − ŷ‖² (CPL, Wei et al.)
-        out = forward(params, x, model)
+        out = forward(params, x, model, slots)
         target = y if model.head == "regression" else torch.softmax(y, -1)
         pred = out if model.head == "regression" else torch.softmax(out, -1)
         return (pred - target).pow(2).sum((1, 2))
@@ -119,7 +122,8 @@ def _on_rows(monitor: Monitor | None, rows: slice) -> Callable[[int, Tensor, Ten
 def _rows(prob: Problem, rows: slice) -> Problem:
     """The sub-problem of rows `rows` (shared weights stay shared)."""
     return Problem(prob.params, {n: t[rows] for n, t in prob.target.items()}, prob.x0[rows],
-                   prob.y0[rows], prob.known_mask[rows], prob.y_fixed)
+                   prob.y0[rows], prob.known_mask[rows], prob.y_fixed,
+                   None if prob.slots is None else prob.slots[rows])
 
 
 def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
@@ -181,9 +185,10 @@ def _autograd_step(spec: AttackSpec, model: ModelSpec, prob: Problem) -> Step:
             xg = x.detach().requires_grad_(True)
             yg = y.detach().requires_grad_(not prob.y_fixed)
             xi = torch.where(known, prob.x0, xg)
-            grads = per_client_grads(prob.params, xi, yg, model, create_graph=True)
+            grads = per_client_grads(prob.params, xi, yg, model, create_graph=True,
+                                     slots=prob.slots)
             loss_rows = distance(grads, prob.target) + spec.reg_weight * _regularizer(
-                spec, model, prob.params, xi, yg)
+                spec, model, prob.params, xi, yg, prob.slots)
             free = [xg] + ([] if prob.y_fixed else [yg])
             g = torch.autograd.grad(loss_rows.sum(), free)
         return loss_rows.detach(), g[0], (g[1] if len(g) > 1 else None)

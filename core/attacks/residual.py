@@ -16,10 +16,12 @@ from core.models.recurrent import ModelSpec, per_client_grads
 
 
 def relative_residual(params: dict[str, Tensor], x: Tensor, y: Tensor,
-                      uploads: dict[str, Tensor], model: ModelSpec) -> Tensor:
-    """(K,) relative residual of dummies x (K, B, W, 2), labels y against uploads {name: (K, …)}."""
+                      uploads: dict[str, Tensor], model: ModelSpec,
+                      slots: Tensor | None = None) -> Tensor:
+    """(K,) relative residual of dummies x (K, B, W, 2), labels y against uploads {name: (K, …)}
+    (`slots` (K, B, W): the dummies' time slots, embedding models only)."""
     with torch.enable_grad():
-        g = per_client_grads(params, x.detach(), y.detach(), model)
+        g = per_client_grads(params, x.detach(), y.detach(), model, slots=slots)
     num = l2_squared({n: g[n].detach() for n in uploads}, uploads)
     den = sum(u.reshape(u.shape[0], -1).pow(2).sum(1) for u in uploads.values())
     return num / den.clamp_min(1e-30)

@@ -43,7 +43,7 @@ from torch import Tensor
 
 from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
-from core.attacks.embedding import RowAttack
+from core.attacks.embedding import RowAttack, dominant_slots
 from core.attacks.engine import Problem, invert
 from core.attacks.levenberg import invert_lm
 from core.attacks.residual import relative_residual
@@ -63,7 +63,9 @@ class RoundAttack:
     trajectory points the round's upload contains (every window's points and targets), in
     ascending `point_idx` order. `raw_latlon` is this round's reconstruction of each point (the
     mean over its windows; a point this round did not re-invert keeps the attacker's estimate),
-    `est_latlon` the attacker's current estimate after calibration, the one scored."""
+    `est_latlon` the attacker's current estimate after calibration, the one scored.
+    `slot_accuracy` (embedding-row attack only): the share of the round's input points whose
+    time slot the attacker now holds is the true one (the time-of-visit leak)."""
 
     round: int
     clients: np.ndarray
@@ -78,6 +80,7 @@ class RoundAttack:
     ait_success: float
     median_error_m: float
     seconds: float
+    slot_accuracy: float | None = None  # embedding models, st-gia+: time slots read correctly
 
 
 class Solution(NamedTuple):
@@ -178,6 +181,15 @@ class AttackSession:
         c = self.model.n_out
         return torch.randn(K, B, c, generator=self.gen), False, None
 
+    def _slot_guess(self, uploads: dict[str, Tensor], shape: tuple[int, int, int]) -> Tensor | None:
+        """Time slots (K, B, W) for the coordinate-optimising attacks' dummies on an embedding
+        model (None for the LSTM/GRU): these attacks invert coordinates only, so every position
+        gets the slot whose embedding row is largest in the upload (`embedding.dominant_slots`);
+        the row attack (`st-gia+`) recovers each point's slot instead."""
+        if not is_embedding(self.model):
+            return None
+        return dominant_slots(uploads["slot_emb"], shape)
+
     def _vocab_t(self) -> Tensor:
         if self.vocab is None:
             raise ValueError("the classification head needs the vocabulary (vocab=...)")
@@ -237,6 +249,8 @@ class AttackSession:
         else:
             pts, raw, first = self._invert_record(rec)
         ra = self._score(rec, idx, pts, raw, first, time.perf_counter() - t0)
+        if self.rows is not None and "slot_accuracy" in self.rows.leak[-1]:
+            ra = replace(ra, slot_accuracy=self.rows.leak[-1]["slot_accuracy"])
         if self.spec.retro and self.window > 1:
             self.records.pop(rec.round - self.window, None)
             self._retro(rec.round)
@@ -312,10 +326,13 @@ class AttackSession:
             x_old, y_old = est_t[:, :, :W], est_t[:, :, W]           # (k, B−u, W, 2), (k, B−u, 2)
             target = y_old if self.model.head == "regression" else \
                 self._kept_labels(clients, kept[:, -1], y_old)
-            g_old = per_client_grads(rec.params, x_old, target, self.model)   # mean over B−u
+            g_old = per_client_grads(rec.params, x_old, target, self.model,   # mean over B−u
+                                     slots=self._slot_guess(uploads, (len(rows), B - u, W)))
             uploads = {n: ((B * v - (B - u) * g_old[n]) / u).detach() for n, v in uploads.items()}
+        slots_true = None if rec.slots_true is None else rec.slots_true[rows][:, B - u:]
         return replace(rec, clients=clients, starts=rec.starts[B - u:], uploads=uploads,
-                       x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:])
+                       x_true=rec.x_true[rows][:, B - u:], y_true=rec.y_true[rows][:, B - u:],
+                       slots_true=slots_true)
 
     def _kept_labels(self, clients: np.ndarray, targets: np.ndarray, y_loc: Tensor) -> Tensor:
         """(k, n) class indices of kept windows' targets: the analytic label where one was
@@ -343,8 +360,9 @@ class AttackSession:
             jitter = torch.randn(x0r.shape, generator=self.gen) * 0.05
             jitter.view(K, R, *x0.shape[1:])[:, 0] = 0
             x0r = x0r + jitter * ~rep(known)[..., None]
+        slots = self._slot_guess(rec.uploads, (K, B, W))
         prob = Problem(rec.params, {n: rep(u) for n, u in rec.uploads.items()}, x0r, rep(y0),
-                       rep(known), y_fixed)
+                       rep(known), y_fixed, None if slots is None else rep(slots))
         truth_r = rep(torch.cat([rec.x_true, rec.y_true[:, :, None]], dim=2))  # (K·R, B, W+1, 2)
         first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
         if self.workers > 1:  # shard workers record their rows' hits here (core.attacks.shards)
@@ -366,7 +384,7 @@ class AttackSession:
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()
         labels = y0 if y_fixed and self.model.head == "classification" else None
-        res = relative_residual(rec.params, x[best], y[best], rec.uploads, self.model)
+        res = relative_residual(rec.params, x[best], y[best], rec.uploads, self.model, slots)
         return Solution(z.numpy().astype(np.float64), first[best].numpy(), y_loc, free, labels,
                         res.numpy().astype(np.float64))
 

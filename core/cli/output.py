@@ -82,6 +82,8 @@ def _attack(doc: dict, path: str | None) -> None:
             "median_pred_error_m")
     if doc["config"]["defense"] != "none":
         cols += ("epsilon_round", "epsilon_spent")
+    if any(r.get("slot_accuracy") is not None for r in doc["rounds"]):
+        cols += ("slot_accuracy",)
     if "ci95" in doc:
         print(f"mean ± 95 % CI (Student t) across seeds {', '.join(map(str, doc['seeds']))}")
         print(table(_with_ci(doc["rounds"], doc["ci95"]["rounds"], cols), cols))

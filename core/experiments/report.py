@@ -25,7 +25,7 @@ def round_rows(result: RunResult, attack: str) -> list[RoundRow]:
             median_pred_error_m=num(ut.get("median_pred_error_m")),
             epsilon_round=num(bud.get("epsilon_round")), epsilon_spent=num(bud.get("epsilon_spent")),
             asr_final=num(fin.get("asr_final")), median_error_final_m=num(fin.get("median_error_final_m")),
-            attack_seconds=num(ra.seconds)))
+            attack_seconds=num(ra.seconds), slot_accuracy=num(ra.slot_accuracy)))
     return rows
 
 

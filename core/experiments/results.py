@@ -44,6 +44,7 @@ class RoundRow:
     asr_final: float | None = None
     median_error_final_m: float | None = None
     attack_seconds: float | None = None
+    slot_accuracy: float | None = None  # embedding-row attack: input time slots read correctly
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

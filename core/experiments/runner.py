@@ -76,7 +76,8 @@ def _heldout_outputs(prep: Prepared, params: dict[str, torch.Tensor]) -> torch.T
     starts = np.arange(n)
     idx = [np.minimum(window_points(starts, W), len(p) - 1) for p in pop.points]   # (n, W+1) each
     x = torch.as_tensor(np.stack([p[i[:, :W]] for p, i in zip(pop.points, idx)]), dtype=torch.float32)
-    out = forward(params, x, prep.model)                                           # (K, n, C)
+    slots = torch.as_tensor(np.stack([pop.point_slots(k)[i[:, :W]] for k, i in enumerate(idx)]))
+    out = forward(params, x, prep.model, slots)                                    # (K, n, C)
     keep = np.stack([(starts >= prep.fed.heldout_start) & (starts < len(p) - W) for p in pop.points])
     return out[torch.as_tensor(keep)]
 

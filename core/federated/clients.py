@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from core.data.preprocess import Normalizer
+from core.data.timeslots import standard_offset_s, time_slots
 from core.data.trajectory import Trajectory
 from core.errors import ParameterError
 
@@ -52,7 +53,8 @@ def window_points(starts: np.ndarray, window: int) -> np.ndarray:
 class ClientPopulation:
     """Selected users' trajectories, in lat/lon and normalised coordinates.
 
-    `points[k]` is client k's (n_k, 2) normalised [lat, lon]; `latlon[k]` the same in degrees.
+    `points[k]` is client k's (n_k, 2) normalised [lat, lon]; `latlon[k]` the same in degrees;
+    `times[k]` its (n_k,) UTC seconds, from which `window_slots` derives DeepMove's time slots.
     """
 
     user_ids: tuple[str, ...]
@@ -80,6 +82,17 @@ class ClientPopulation:
         seq = np.stack([self.points[k][idx] for k in clients])  # (K, B, W+1, 2)
         t = torch.as_tensor(seq, dtype=torch.float32)
         return t[:, :, :window], t[:, :, window]
+
+    def point_slots(self, k: int) -> np.ndarray:
+        """(n_k,) int64 time slot (`core.data.timeslots`) of each of client k's points. The UTC
+        offset is the standard one at the dataset bbox's central longitude (one per dataset)."""
+        return time_slots(self.times[k], standard_offset_s(self.normalizer.bbox.center[1]))
+
+    def window_slots(self, clients: np.ndarray, starts: np.ndarray, window: int) -> torch.Tensor:
+        """(K, B, W) int64 time slots of the window points of `windows(clients, starts,
+        window)`, parallel to its x."""
+        idx = window_points(starts, window)[:, :window]           # (B, W)
+        return torch.as_tensor(np.stack([self.point_slots(int(k))[idx] for k in clients]))
 
     def round_batch(self, clients: np.ndarray, round_t: int, window: int, batch: int = 1,
                     protocol: str = "streaming", history: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,9 @@
 """The single federated round loop (Flower's `Strategy.start` shape, DESIGN.md §8).
 
 Every round: sample clients → build their windows (the protocol's `round_starts`: streaming, the
-paper's newest window; or history, all windows so far) → client defense perturbs inputs → local
+paper's newest window; or history, all windows so far) and, beside them, the window points' time
+slots (`ClientPopulation.window_slots`; read by the deepmove model only, never perturbed: location
+mechanisms change coordinates) → client defense perturbs inputs → local
 training (FedSGD: one gradient; FedAvg: E local steps, upload Δ/(E·η_local), i.e. gradient units)
 → defense privatises the update → the server sees the uploads (yielded as a `RoundRecord` for the
 curious server to attack) → aggregation and the server step → utility of the new global model.
@@ -85,7 +87,8 @@ class RoundRecord:
     """What happened in one round. `params`, `clients`, `starts` and `uploads` are the server's
     view (the protocol is public, so the server knows which windows (B_t,) `starts` an upload
     covers; every client of the round shares them); `x_true` (K, B_t, W, 2) / `y_true`
-    (K, B_t, 2) (normalised, before any defense) exist only for evaluating attacks."""
+    (K, B_t, 2) (normalised, before any defense) exist only for evaluating attacks, and so do
+    `slots_true` (K, B_t, W), the time slots the clients fed in (no defense changes them)."""
 
     round: int
     params: dict[str, Tensor]
@@ -96,18 +99,21 @@ class RoundRecord:
     y_true: Tensor
     epsilon_round: float
     epsilon_spent: float
+    slots_true: Tensor | None = None
 
 
 def _local_update(params: dict[str, Tensor], x: Tensor, y: Tensor, spec: ModelSpec,
-                  cfg: FedConfig) -> dict[str, Tensor]:
+                  cfg: FedConfig, slots: Tensor | None = None) -> dict[str, Tensor]:
     """One upload per client in gradient units: the gradient of its mean loss over its B_t
-    windows (FedSGD) or Δ/(E·η) (FedAvg), for all K clients at once."""
+    windows (FedSGD) or Δ/(E·η) (FedAvg), for all K clients at once. `slots` (K, B_t, W): the
+    windows' time slots (read by the deepmove model only)."""
     if cfg.algorithm == "fedsgd":
-        return per_client_grads(params, x, y, spec)
+        return per_client_grads(params, x, y, spec, slots=slots)
     K = x.shape[0]
     local = {n: p.detach().unsqueeze(0).repeat(K, *([1] * p.dim())) for n, p in params.items()}
     for _ in range(cfg.local_steps):  # all clients' local models step together (batched)
-        g = per_client_grads({n: v.requires_grad_(True) for n, v in local.items()}, x, y, spec)
+        g = per_client_grads({n: v.requires_grad_(True) for n, v in local.items()}, x, y, spec,
+                             slots=slots)
         local = {n: (v - cfg.local_lr * g[n]).detach() for n, v in local.items()}
     scale = cfg.local_steps * cfg.local_lr
     return {n: (params[n].unsqueeze(0) - local[n]) / scale for n in params}
@@ -138,13 +144,14 @@ def run_rounds(pop: ClientPopulation, spec: ModelSpec, cfg: FedConfig,
         clients = _sample_clients(pop.n_clients, cfg.clients_per_round, rng)
         starts = cfg.starts(t)                                    # (B_t,)
         x, y = pop.windows(clients, starts, cfg.window)           # (K, B_t, W, 2), (K, B_t, 2)
+        slots = pop.window_slots(clients, starts, cfg.window)     # (K, B_t, W), not perturbed
         x_in, y_in = defense.perturb_inputs(t, clients, x, y, rng,
                                             point_idx=window_points(starts, cfg.window))
         target = labels(y_in) if labels is not None else y_in
-        uploads = defense.privatize(t, _local_update(params, x_in, target, spec, cfg), gen)
+        uploads = defense.privatize(t, _local_update(params, x_in, target, spec, cfg, slots), gen)
         eps_t = defense.allocation[t - 1] if defense.allocation else 0.0
         yield RoundRecord(t, params, clients, starts, {n: u.detach() for n, u in uploads.items()},
-                          x, y, eps_t, defense.spent(t))
+                          x, y, eps_t, defense.spent(t), slots)
         mean_update = weighted_mean(uploads)
         if server_adam is not None:
             params = server_adam.step(params, mean_update)

@@ -125,11 +125,15 @@ def last_hidden(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor
     return h
 
 
-def forward(params: dict[str, Tensor], x: Tensor, spec: ModelSpec) -> Tensor:
-    """x (K, B, W, 2) normalised window (before the input scale) -> output (K, B, C)."""
+def forward(params: dict[str, Tensor], x: Tensor, spec: ModelSpec,
+            slots: Tensor | None = None) -> Tensor:
+    """x (K, B, W, 2) normalised window (before the input scale) -> output (K, B, C).
+
+    `slots` (K, B, W) int64: the window points' time slots (`core.data.timeslots`), read by the
+    deepmove model only (required there); the LSTM and GRU ignore them."""
     if spec.cell == "deepmove":
         from core.models import deepmove
-        return deepmove.forward(params, x, spec)
+        return deepmove.forward(params, x, spec, slots)
     h = last_hidden(params, x, spec)
     return _mm(h, params["out_weight"]) + _bias(params["out_bias"])
 
@@ -152,16 +156,17 @@ def expand(params: dict[str, Tensor], K: int) -> dict[str, Tensor]:
 
 
 def per_client_grads(params: dict[str, Tensor], x: Tensor, y: Tensor, spec: ModelSpec,
-                     create_graph: bool = False) -> dict[str, Tensor]:
+                     create_graph: bool = False, slots: Tensor | None = None) -> dict[str, Tensor]:
     """Gradient of each client's mean loss over its B windows, for all K clients at once.
 
     `params` are either shared (no leading K: they are expanded here) or already per client
-    (leading K, e.g. FedAvg local models). Returns {name: (K, *shape)}.
+    (leading K, e.g. FedAvg local models). `slots` (K, B, W): see `forward`.
+    Returns {name: (K, *shape)}.
     """
     K = x.shape[0]
     per_client = params["out_bias"].dim() == 2
     p = params if per_client else expand(params, K)
-    loss = per_sample_loss(forward(p, x, spec), y, spec).mean(dim=1).sum()
+    loss = per_sample_loss(forward(p, x, spec, slots), y, spec).mean(dim=1).sum()
     names = list(p)
     grads = torch.autograd.grad(loss, [p[n] for n in names], create_graph=create_graph)
     return dict(zip(names, grads))

@@ -60,6 +60,9 @@ METRICS: dict[str, Metric] = {m_key: m for m_key, m in {
                                "to the clipping norm; higher = more noise", "%.2f"),
     "seconds": Metric("Seconds", "wall time of the run", "%.1f"),
     "attack_seconds": Metric("Attack seconds", "wall time of the attack in this round", "%.1f"),
+    "slot_accuracy": Metric("Time slots recovered", "embedding models (st-gia+): share of the "
+                            "attacked input points whose time slot (hour, weekday or weekend) "
+                            "the attack read correctly", "%.3f"),
     "defense": Metric("Defense", "the privacy defense applied on the phones"),
 }.items()}
 

@@ -205,9 +205,11 @@ def _project(spec: AttackSpec, x: Tensor, y: Tensor, y_fixed: bool, model: Model
         if not y_fixed and model.head == "regression":
             y.clamp_(0.0, 1.0)
     if spec.mapping and mapper is not None:
-        with_y = not y_fixed and model.head == "regression"
-        pts = [x.detach().reshape(-1, 2)] + ([y.detach().reshape(-1, 2)] if with_y else [])
-        mapped = torch.as_tensor(mapper(torch.cat(pts).numpy().astype(np.float64)), dtype=x.dtype)
-        x.copy_(mapped[:x.numel() // 2].view_as(x))  # one mapper call for window and target
-        if with_y:
-            y.copy_(mapped[x.numel() // 2:].view_as(y))
+        # numpy views of the live (contiguous) buffers: no tensor round trip on every iteration
+        xs = x.detach().numpy().reshape(-1, 2)
+        if not y_fixed and model.head == "regression":  # one mapper call for window and target
+            ys = y.detach().numpy().reshape(-1, 2)
+            mapped = mapper(np.concatenate([xs, ys]).astype(np.float64))
+            xs[:], ys[:] = mapped[:len(xs)], mapped[len(xs):]
+        else:
+            xs[:] = mapper(xs.astype(np.float64))

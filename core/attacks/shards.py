@@ -11,10 +11,11 @@ processes never wait for each other until the end; whatever a monitor records mu
 live in shared memory (`Tensor.share_memory_()`, allocated before the fork). Results come back
 through shared output tensors.
 
-Why shards help at all: per iteration, most of the time is fixed per-operation cost, but not
-all — measured at K = 100 rows, W = 1 (CPU time, `bench/bench_paper_scale.py` and the notes in
-docs/scale.md) the matching step costs ~0.65 ms and ~0.49 ms at K = 50 — so two half-size
-shards on two cores finish each round sooner, provided the cores are free.
+When shards pay: only when a round has many rows. Per iteration most of the time is fixed
+per-operation cost (~100 small tensor operations and a mapper call, whatever the rows). Measured
+on the paper-scale run (100 clients, W = 1, ST-GIA, 2026-12-02, quiet machine): with
+`--workers 2` the two processes used 36–39 s of CPU together against 18–26 s for one process,
+and the wall time was not shorter (22.0–24.8 s against 18.0–26.4 s), so the default is 1.
 
 Workers: `resolve_workers(0)` ("auto") is ST_GIA_WORKERS if set, else 1 inside a worker process
 or a non-main thread (a sweep's cells, the dashboard's job thread), else the usable cores.

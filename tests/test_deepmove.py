@@ -85,11 +85,16 @@ def test_nonzero_rows_are_exactly_the_visited_locations(protocol, algorithm, win
             assert set(torch.nonzero(slot_rows[k]).ravel().tolist()) == set(slots[k].tolist())
 
 
-def test_history_attention_sees_only_earlier_windows():
+def _four_windows():
+    """Two clients' first four one-point windows, their slots, and a DeepMove spec and params."""
     _, pop, _, spec = _world()
     params = init_params(spec, torch.Generator().manual_seed(1))
     x, _ = pop.windows(np.arange(2), np.arange(4), 1)
-    slots = pop.window_slots(np.arange(2), np.arange(4), 1)
+    return params, x, pop.window_slots(np.arange(2), np.arange(4), 1), spec
+
+
+def test_history_attention_sees_only_earlier_windows():
+    params, x, slots, spec = _four_windows()
     out = forward(params, x, spec, slots)
     changed = x.clone()
     changed[:, 3] = x[:, 0]                                           # alter the last window only
@@ -99,10 +104,7 @@ def test_history_attention_sees_only_earlier_windows():
 
 
 def test_the_time_slot_changes_the_output_and_the_lstm_ignores_it():
-    _, pop, _, spec = _world()
-    params = init_params(spec, torch.Generator().manual_seed(1))
-    x, _ = pop.windows(np.arange(2), np.arange(4), 1)
-    slots = pop.window_slots(np.arange(2), np.arange(4), 1)
+    params, x, slots, spec = _four_windows()
     out = forward(params, x, spec, slots)
     other = slots.clone()
     other[:, 2] = (slots[:, 2] + 1) % N_SLOTS                          # window 2's slot only

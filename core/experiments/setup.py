@@ -9,7 +9,7 @@ import torch
 
 from core.attacks.mapping import Mapper
 from core.data.preprocess import Normalizer, preprocess, select_users
-from core.data.trajectory import TrajectoryDataset
+from core.data.trajectory import TrajectoryDataset, unique_rows
 from core.demo.resolve import DEMO, resolve_dataset
 from core.demo.world import make_demo_world
 from core.errors import InputError, MalformedRowError, ParameterError
@@ -154,7 +154,8 @@ def prepare_clean(cfg: RunConfig, ds: TrajectoryDataset, roads: RoadNetwork | No
     users = select_users(ds, cfg.federation.clients, fed.min_points, rng)
     norm = Normalizer(ds.bbox)
     pop = ClientPopulation.from_trajectories(users, norm)
-    vocab = np.unique(np.concatenate(pop.latlon), axis=0)
+    ll = np.concatenate(pop.latlon)
+    vocab = unique_rows(ll[:, 0], ll[:, 1])
     m = cfg.model
     model = ModelSpec(m.model, m.hidden, m.head, len(vocab) if m.head == "classification" else 0,
                       input_scale=m.input_scale, locations=_locations(m.model, norm, vocab))

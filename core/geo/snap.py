@@ -279,11 +279,8 @@ class Snapper:
         seg = np.full(n, -1, dtype=np.int64)
         if n == 0:
             return qx, qy, seg
-        ny, nx = self.shape
-        fx = (px - self._x0) / self.cell_m
-        fy = (py - self._y0) / self.cell_m
-        # comparisons are False for NaN, so non-finite points are neither inside nor outside
-        inside = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        fx, fy, inside = self._grid_coords(px, py)
+        nx = self.shape[1]
         outside = ~inside & np.isfinite(px) & np.isfinite(py)
         if inside.all():
             self._grid_query(px, py, fx, fy, nx, qx, qy, seg)
@@ -306,10 +303,8 @@ class Snapper:
         """
         px = np.asarray(x, dtype=np.float64).reshape(-1)
         py = np.asarray(y, dtype=np.float64).reshape(-1)
-        ny, nx = self.shape
-        fx = (px - self._x0) / self.cell_m
-        fy = (py - self._y0) / self.cell_m
-        inside = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        fx, fy, inside = self._grid_coords(px, py)
+        nx = self.shape[1]
         lo, hi = np.full(px.size, self.margin_m), np.full(px.size, np.inf)
         lo[~(np.isfinite(px) & np.isfinite(py))] = np.nan
         if not inside.any():
@@ -326,6 +321,14 @@ class Snapper:
         h = self.cell_m * np.sqrt(0.5)
         lo[inside], hi[inside] = np.maximum(dc - h, 0.0), dc + h
         return lo, hi
+
+    def _grid_coords(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fractional grid coordinates of points in metres, and which lie inside the grid
+        (comparisons are False for NaN: non-finite points are not inside)."""
+        ny, nx = self.shape
+        fx = (px - self._x0) / self.cell_m
+        fy = (py - self._y0) / self.cell_m
+        return fx, fy, (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
 
     def _grid_query(self, px, py, fx, fy, nx, qx, qy, seg, where=None) -> None:
         cell = fy.astype(np.int64) * nx + fx.astype(np.int64)

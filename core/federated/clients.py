@@ -14,6 +14,7 @@ indices. Rounds, attacks and reports all derive window indices from these two fu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -83,10 +84,16 @@ class ClientPopulation:
         t = torch.as_tensor(seq, dtype=torch.float32)
         return t[:, :, :window], t[:, :, window]
 
+    @cached_property
+    def _slots(self) -> tuple[np.ndarray, ...]:
+        """Every client's point slots, computed once (the round loop reads them every round)."""
+        offset = standard_offset_s(self.normalizer.bbox.center[1])
+        return tuple(time_slots(t, offset) for t in self.times)
+
     def point_slots(self, k: int) -> np.ndarray:
         """(n_k,) int64 time slot (`core.data.timeslots`) of each of client k's points. The UTC
         offset is the standard one at the dataset bbox's central longitude (one per dataset)."""
-        return time_slots(self.times[k], standard_offset_s(self.normalizer.bbox.center[1]))
+        return self._slots[k]
 
     def window_slots(self, clients: np.ndarray, starts: np.ndarray, window: int) -> torch.Tensor:
         """(K, B, W) int64 time slots of the window points of `windows(clients, starts,

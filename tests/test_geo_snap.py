@@ -278,18 +278,12 @@ def test_query_within_the_margin_answers_near_points_and_skips_far_ones():
     np.testing.assert_array_equal(snapper.query_xy(x, y, within=1e9)[2], full[2])
 
 
-def test_distance_bounds_contain_the_exact_distance():
+def test_centre_distances_are_the_exact_distances_of_the_cell_centres():
     snapper = _fixture_network(seed=2).snapper
-    rng = np.random.default_rng(4)
-    ax, ay, bx, by = snapper.segments_xy()
-    lo_x, hi_x = min(ax.min(), bx.min()) - 1500, max(ax.max(), bx.max()) + 1500
-    x, y = rng.uniform(lo_x, hi_x, 5000), rng.uniform(lo_x, hi_x, 5000)
-    x[:2] = np.nan, np.inf                # non-finite points: NaN bounds
-    exact = snapper.distance_xy(x, y)
-    for _ in range(2):                    # the second call reads the kept centre distances
-        lo, hi = snapper.distance_bounds(x, y)
-        ok = np.isfinite(exact)
-        assert np.all(lo[ok] <= exact[ok] + 1e-6) and np.all(exact[ok] <= hi[ok] + 1e-6)
-        assert np.isnan(lo[:2]).all()
-        inside = np.isfinite(hi)
-        assert inside.sum() > 1000 and np.all(hi[inside] - lo[inside] <= snapper.cell_m * 1.5)
+    d = snapper.centre_distances()
+    ny, nx = snapper.shape
+    g = snapper.grid()
+    ids = np.arange(nx * ny)
+    cx, cy = g.x0 + (ids % nx + 0.5) * g.cell_m, g.y0 + (ids // nx + 0.5) * g.cell_m
+    np.testing.assert_allclose(d, snapper.distance_xy(cx, cy), atol=1e-9)
+    assert snapper.centre_distances() is d      # computed once, kept

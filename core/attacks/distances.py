@@ -4,6 +4,7 @@ Inputs are dicts {name: (K, *shape)} of dummy and true per-client gradients.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -55,10 +56,24 @@ DISTANCES: dict[str, Callable[[Grads, Grads], Tensor]] = {
 # A distance is prepared once per problem from the true gradients, layer by layer (K, n_l) in
 # parameter order, and `zero[l]` marking layers whose dummy gradient is structurally zero (e.g.
 # weight_hh for a one-point window: h_0 = 0), which then cost nothing per iteration. The prepared
-# function takes the dummy gradients of the other layers flattened (K, P) and returns
+# distance takes the dummy gradients of the other layers flattened (K, P) and returns
 # (D (K,), ∂D/∂G (K, P)); what depends on the true gradients alone (norms, σ_l, the zero
-# layers' constant terms) is computed once.
-PreparedDistance = Callable[[Tensor], tuple[Tensor, Tensor]]
+# layers' constant terms) is computed once and kept as its `state`, passed to a pure function
+# of (G, *state) — so a traced step (`core.attacks.compiled`) can take the state as inputs.
+
+
+@dataclass(frozen=True)
+class PreparedDistance:
+    """D and ∂D/∂G at G (K, P): `fn(G, *state)`, the state computed once per problem."""
+
+    fn: Callable[..., tuple[Tensor, Tensor]]
+    state: tuple[Tensor, ...]
+
+    def __call__(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        return self.fn(g, *self.state)
+
+    def with_state(self, state: Sequence[Tensor]) -> "PreparedDistance":
+        return PreparedDistance(self.fn, tuple(state))
 
 
 def _live(true: Sequence[Tensor], zero: Sequence[bool]) -> Tensor:
@@ -69,25 +84,26 @@ def l2_squared_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDis
     """D = ‖G − T‖², ∂D/∂G = 2(G − T) (`l2_squared`); zero layers add ‖T_l‖²."""
     t = _live(true, zero)
     const = sum((tl.pow(2).sum(1) for tl, z in zip(true, zero) if z), t.new_zeros(t.shape[0]))
+    return PreparedDistance(_l2_d, (t, const))
 
-    def d(g: Tensor) -> tuple[Tensor, Tensor]:
-        diff = g - t
-        return diff.pow(2).sum(1) + const, 2 * diff
-    return d
+
+def _l2_d(g: Tensor, t: Tensor, const: Tensor) -> tuple[Tensor, Tensor]:
+    diff = g - t
+    return diff.pow(2).sum(1) + const, 2 * diff
 
 
 def cosine_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:
     """D = 1 − ⟨G, T⟩/(‖G‖‖T‖ + ε), ∂D/∂G = −T/den + ⟨G, T⟩‖T‖ G/(‖G‖ den²) (`cosine`)."""
     t = _live(true, zero)
-    t_norm = torch.cat(list(true), 1).norm(dim=1, keepdim=True)
+    return PreparedDistance(_cosine_d, (t, torch.cat(list(true), 1).norm(dim=1, keepdim=True)))
 
-    def d(g: Tensor) -> tuple[Tensor, Tensor]:
-        num = (g * t).sum(1, keepdim=True)
-        g_norm = g.norm(dim=1, keepdim=True)
-        den = g_norm * t_norm + 1e-12
-        grad = -t / den + (num * t_norm / (den * den)) * g / g_norm.clamp_min(1e-30)
-        return (1 - num / den)[:, 0], grad
-    return d
+
+def _cosine_d(g: Tensor, t: Tensor, t_norm: Tensor) -> tuple[Tensor, Tensor]:
+    num = (g * t).sum(1, keepdim=True)
+    g_norm = g.norm(dim=1, keepdim=True)
+    den = g_norm * t_norm + 1e-12
+    grad = -t / den + (num * t_norm / (den * den)) * g / g_norm.clamp_min(1e-30)
+    return (1 - num / den)[:, 0], grad
 
 
 def gaussian_kernel_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:
@@ -101,18 +117,19 @@ def gaussian_kernel_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> Prepar
     live = [i for i in range(n) if not zero[i]]
     const = sum((weights[i] * (1 - torch.exp(-true[i].pow(2).sum(1) / sigma[:, i]))
                  for i in range(n) if zero[i]), sigma.new_zeros(sigma.shape[0]))
-    t = _live(true, zero)
-    w, sg = weights[live], sigma[:, live]
     layer = torch.repeat_interleave(torch.arange(len(live)),
                                     torch.tensor([true[i].shape[1] for i in live]))  # (P,)
+    return PreparedDistance(_gaussian_d, (_live(true, zero), weights[live], sigma[:, live],
+                                          const, layer))
 
-    def d(g: Tensor) -> tuple[Tensor, Tensor]:
-        diff = g - t
-        e = torch.zeros_like(sg).index_add_(1, layer, diff * diff)                  # (K, L')
-        k = torch.exp(-e / sg)
-        coef = w * k / sg
-        return (w * (1 - k)).sum(1) + const, 2 * diff * coef[:, layer]
-    return d
+
+def _gaussian_d(g: Tensor, t: Tensor, w: Tensor, sg: Tensor, const: Tensor,
+                layer: Tensor) -> tuple[Tensor, Tensor]:
+    diff = g - t
+    e = torch.zeros_like(sg).index_add_(1, layer, diff * diff)                      # (K, L')
+    k = torch.exp(-e / sg)
+    coef = w * k / sg
+    return (w * (1 - k)).sum(1) + const, 2 * diff * coef[:, layer]
 
 
 DISTANCE_GRADS: dict[str, Callable[[Sequence[Tensor], Sequence[bool]], PreparedDistance]] = {

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from core.attacks import matching
+from core.attacks.compiled import StepCache
 from core.attacks.distances import DISTANCES
 from core.attacks.shards import Monitor, run_sharded, shard_bounds
 from core.attacks.spec import AttackSpec
@@ -88,8 +89,8 @@ class Adam:
 
 def invert(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
            mapper: Callable[[np.ndarray], np.ndarray] | None = None,
-           monitor: Monitor | None = None,
-           autograd: bool = False, workers: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+           monitor: Monitor | None = None, autograd: bool = False, workers: int = 1,
+           steps: StepCache | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Optimise the dummies; returns (x, y, final matching loss per row (K,)).
 
     `monitor(i, x, y, rows)` sees rows `rows` of the dummies after iteration i (evaluation
@@ -98,17 +99,19 @@ def invert(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     result) and each calls the monitor for its own rows: what it records must be in shared memory.
     The matching loss's gradient is closed form (`core.attacks.matching`) where that module
     covers the problem, else — or with `autograd=True`, the reference — double backward.
+    `steps` keeps the closed-form step traced across calls (`core.attacks.compiled`; a caller
+    inverting round after round passes its own); without it the step runs eagerly.
     """
     if prob.y_fixed and bool(prob.known_mask.all()):
         iters = 0  # nothing left to optimise: every point is known (chained analytic targets)
     shards = shard_bounds(prob.x0.shape[0], workers) if workers > 1 and iters > 0 else []
     if len(shards) < 2:
         return _invert_rows(spec, model, prob, iters, mapper, _on_rows(monitor, slice(None)),
-                            autograd)
+                            autograd, steps)
 
     def rows_fn(p: Problem, rows: slice) -> tuple[Tensor, Tensor, Tensor]:
         return _invert_rows(spec, model, _rows(p, rows), iters, mapper, _on_rows(monitor, rows),
-                            autograd)
+                            autograd, steps)
     return run_sharded(shards, prob.x0, prob.y0, rows_fn, prob)
 
 
@@ -129,7 +132,7 @@ def _rows(prob: Problem, rows: slice) -> Problem:
 def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
                  mapper: Callable[[np.ndarray], np.ndarray] | None,
                  monitor: Callable[[int, Tensor, Tensor], None] | None,
-                 autograd: bool) -> tuple[Tensor, Tensor, Tensor]:
+                 autograd: bool, steps: StepCache | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """`invert` on one process: `iters` Adam steps on the closed-form (or autograd) gradient,
     each followed by the projection and the monitor."""
     # x and y live in one flat buffer so that Adam, the sign step and the clamps are one op each
@@ -139,7 +142,8 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     y = prob.y0.clone() if prob.y_fixed else flat[nx:].view_as(prob.y0)
     known = prob.known_mask[..., None]
     fast = not autograd and matching.supported(spec, model, prob.params, y, prob.target)
-    step = _closed_form_step(spec, model, prob, y) if fast else _autograd_step(spec, model, prob)
+    step = _closed_form_step(spec, model, prob, y, steps) if fast else \
+        _autograd_step(spec, model, prob)
     loss_rows = torch.zeros(x.shape[0])
     if iters == 0 and monitor is not None:
         monitor(-1, prob.x0, y)
@@ -163,15 +167,20 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
 Step = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 
 
-def _closed_form_step(spec: AttackSpec, model: ModelSpec, prob: Problem, y: Tensor) -> Step:
-    """(x, y) -> (loss rows, ∂M/∂x, ∂M/∂y) from the hand-derived gradient (known points fixed)."""
+def _closed_form_step(spec: AttackSpec, model: ModelSpec, prob: Problem, y: Tensor,
+                      steps: StepCache | None = None) -> Step:
+    """(x, y) -> (loss rows, ∂M/∂x, ∂M/∂y) from the hand-derived gradient (known points fixed),
+    traced when `steps` is given."""
     loss_fn = matching.LSTMMatching(spec, model, prob.params, prob.target,
                                     y.dtype.is_floating_point, prob.x0.shape[2])
     known = prob.known_mask[..., None]
     need_y, any_known = not prob.y_fixed, bool(prob.known_mask.any())
+    call = (steps or StepCache(enabled=False)).step(loss_fn, prob.x0, y, need_y)
+    if not any_known:
+        return call
 
     def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return loss_fn(torch.where(known, prob.x0, x) if any_known else x, y, need_y)
+        return call(torch.where(known, prob.x0, x), y)
     return step
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from core.data.preprocess import Normalizer
+from core.geo.band import BandQuery
 from core.geo.distance import LocalProjection
 
 # A dummy farther than this from every road is outside the road data's coverage (see above).
@@ -65,9 +66,11 @@ class Mapper:
             self._tree = cKDTree(self._vxy)
         # roads only, with the network's own index: the whole step in its metres (fast path)
         snapper = getattr(self.roads, "snapper", None) if self._tree is None else None
-        self._snapper = snapper if getattr(snapper, "projection", None) is not None else None
+        self._snapper = snapper if getattr(snapper, "projection", None) is not None \
+            and self.cover_m <= snapper.margin_m else None
         if self._snapper is not None:
             self._metres = _Metres.between(self.normalizer, self._snapper.projection)
+            self._band = BandQuery(self._snapper, self.on_road_m, self.cover_m)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         if self._snapper is not None:
@@ -97,21 +100,14 @@ class Mapper:
     def _roads_only(self, z: np.ndarray) -> np.ndarray:
         """The paper's rule (roads only) in the road index's metres: a dummy between `on_road_m`
         and `cover_m` from the network goes to its nearest road point, every other stays as is.
-        Same rule as the general path, with one conversion each way and no tree queries for
-        points beyond the coverage (`Snapper.query_xy(within=…)`); it runs every iteration."""
-        zz = z.reshape(-1, 2)
-        out = np.array(zz, dtype=np.float64)
+        Same rule as the general path, with one conversion each way and the exact query only
+        for points that may lie in that band (`core.geo.band`); it runs every iteration."""
+        out = np.array(z.reshape(-1, 2), dtype=np.float64)
         x, y = self._metres.to_xy(out)
-        # only points that may lie in the band (on_road_m, cover_m] need the exact query
-        lo, hi = self._snapper.distance_bounds(x, y)
-        i = np.flatnonzero((hi > self.on_road_m) & (lo <= self.cover_m))
-        if i.size == 0:
-            return out.reshape(z.shape)
-        qx, qy, _ = self._snapper.query_xy(x[i], y[i], within=self.cover_m)
-        d = np.hypot(qx - x[i], qy - y[i])      # NaN where not answered: compares False
+        rows, qx, qy, d = self._band(x, y)
         move = (d > self.on_road_m) & (d <= self.cover_m)
         if move.any():
-            out[i[move]] = self._metres.to_z(qx[move], qy[move])
+            out[rows[move]] = self._metres.to_z(qx[move], qy[move])
         return out.reshape(z.shape)
 
     def _box_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ reference the tests compare against (~1e-6 relative).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -114,6 +115,25 @@ class LSTMMatching:
         self.distance: PreparedDistance = DISTANCE_GRADS[spec.distance](true, zero)
         self.reg, self.alpha = spec.regularizer, spec.reg_weight
         self.y_float = y_float
+        # everything that fixes the sequence of operations besides the input shapes
+        self.key = (model.cell, model.hidden, model.head, model.n_classes, self.s, spec.distance,
+                    self.reg, self.alpha, y_float, window, tuple(self.sizes))
+
+    # ---- the problem's tensors, exchangeable (a traced step takes them as inputs) ----------
+    _PROBLEM = ("W_ih", "W_hh", "V", "W_ihT", "W_hhT", "VT", "b", "v")
+
+    def tensors(self) -> tuple[Tensor, ...]:
+        """The tensors that change from problem to problem (weights, prepared distance)."""
+        return tuple(getattr(self, n) for n in self._PROBLEM) + self.distance.state
+
+    def rebind(self, tensors: tuple[Tensor, ...]) -> "LSTMMatching":
+        """A copy computing with `tensors` (as from `tensors()`) instead of its own."""
+        new = copy.copy(self)
+        n = len(self._PROBLEM)
+        for name, t in zip(self._PROBLEM, tensors[:n]):
+            setattr(new, name, t)
+        new.distance = self.distance.with_state(tensors[n:])
+        return new
 
     # ---- primal ---------------------------------------------------------------------------
     def _forward(self, x: Tensor) -> _Forward:

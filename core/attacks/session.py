@@ -43,9 +43,11 @@ from torch import Tensor
 
 from core.attacks.analytic import classification_label, first_layer_input, regression_target
 from core.attacks.calibration import Calibrator
+from core.attacks.compiled import StepCache
 from core.attacks.embedding import RowAttack, dominant_slots
 from core.attacks.engine import Problem, invert
 from core.attacks.levenberg import invert_lm
+from core.attacks.monitor import FirstHits
 from core.attacks.residual import relative_residual
 from core.attacks.spec import AttackSpec
 from core.data.preprocess import Normalizer
@@ -136,6 +138,7 @@ class AttackSession:
         self.window, self.iters, self.threshold = window, iters, threshold_m
         self.mapper, self.vocab = mapper, vocab  # vocab: (C, 2) normalised, classification head
         self.gen = torch.Generator().manual_seed(seed)
+        self.steps = StepCache()  # the matching step, traced once per run (core.attacks.compiled)
         self.calib = Calibrator(n_clients, n_points, spec.calibrate)
         self.known = np.full((n_clients, n_points, 2), np.nan)   # analytic targets (chain)
         # client -> (round, window starts (B,), reconstruction (B, W+1, 2), residual) of its last
@@ -367,19 +370,14 @@ class AttackSession:
         first = torch.full((K * R, B, W + 1), -1, dtype=torch.long)
         if self.workers > 1:  # shard workers record their rows' hits here (core.attacks.shards)
             first.share_memory_()
-        fixed_loc = self._target_loc(y0, True, y_loc, R) if y_fixed else None
-
-        def monitor(i: int, x: Tensor, y: Tensor, rows: slice) -> None:
-            loc = fixed_loc[rows] if y_fixed else self._target_loc(y, False, None, R)
-            z = torch.cat([x, loc[:, :, None]], dim=2)
-            mine = first[rows]                  # a view: the fill lands in `first`
-            mine.masked_fill_((mine < 0) & self._hits(z - truth_r[rows]), i + 1)
-
-        if self.spec.optimizer == "lm" and y_fixed:
+        lm = self.spec.optimizer == "lm" and y_fixed
+        monitor = FirstHits(first, truth_r, self._hits, *self._label_record(y0, y_fixed, y_loc, R),
+                            last=None if lm else self.iters - 1)
+        if lm:
             x, y, loss = invert_lm(self.spec, self.model, prob, self.iters, self.mapper, monitor)
         else:
             x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor,
-                                workers=self.workers)
+                                workers=self.workers, steps=self.steps)
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()
@@ -452,6 +450,19 @@ class AttackSession:
     def final_estimate(self, clients: np.ndarray, point_idx: np.ndarray) -> np.ndarray:
         """(K, P, 2) lat/lon: the attacker's best estimate now (see `_estimate`)."""
         return self.norm.denormalize(self._estimate(clients, point_idx))
+
+    def _label_record(self, y0: Tensor, y_fixed: bool, y_loc: Tensor | None, R: int) -> tuple[
+            Callable[[Tensor], Tensor] | None, Callable[[Tensor | None, slice], Tensor]]:
+        """For the AIT monitor (`FirstHits`): what to keep of the dummy label per iteration and
+        how to turn kept labels into target locations (the label's class location, the
+        regression value, or the fixed analytic target)."""
+        if y_fixed:
+            fixed = self._target_loc(y0, True, y_loc, R)
+            return None, lambda _, rows: fixed[rows]
+        if self.model.head == "regression":
+            return (lambda y: y), (lambda kept, rows: kept)
+        vocab = self._vocab_t()
+        return (lambda y: y.argmax(-1)), (lambda kept, rows: vocab[kept])
 
     def _target_loc(self, y: Tensor, y_fixed: bool, y_loc: Tensor | None, R: int) -> Tensor:
         """Normalised location of the dummy target (regression value, or the label's location)."""

@@ -36,6 +36,8 @@ with 10 % of the points far outside; the index builds in ~1 s.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -71,6 +73,23 @@ def unique_segments(edge_u: np.ndarray, edge_v: np.ndarray, n_nodes: int) -> tup
     touched[v] = True
     iso = np.flatnonzero(~touched)
     return np.concatenate([u, iso]), np.concatenate([v, iso])
+
+
+@dataclass(frozen=True)
+class GridIndex:
+    """A Snapper's grid (module docstring): origin and cell size (m), shape (ny, nx), per
+    row-major cell the start and length of its candidate list in `cand_seg`, the segment
+    columns (ax, ay, dx, dy, 1/|d|²) and the margin around the segments' bbox."""
+
+    x0: float
+    y0: float
+    cell_m: float
+    shape: tuple[int, int]
+    start: np.ndarray
+    count: np.ndarray
+    cand_seg: np.ndarray
+    cols: tuple[np.ndarray, ...]
+    margin_m: float
 
 
 def _project(px, py, ax, ay, dx, dy, inv):
@@ -189,8 +208,7 @@ class Snapper:
         self._start = np.zeros(nx * ny, dtype=np.int64)
         self._count[ids] = count
         self._start[ids] = np.cumsum(count) - count
-        # each cell's centre-to-network distance, filled on first use (`distance_bounds`)
-        self._centre_d = np.full(nx * ny, np.nan)
+        self._centre_d: np.ndarray | None = None  # `centre_distances`, on first use
 
     def _coarse_lists(self, ids, nx, cell) -> tuple[np.ndarray, np.ndarray]:
         """Candidate lists of the coarsest cells from ball queries, in chunks of cells."""
@@ -293,34 +311,24 @@ class Snapper:
                 self._tree_query(px[oi], py[oi], qx, qy, seg, oi)
         return qx, qy, seg
 
-    def distance_bounds(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds (m) on each point's distance to the network, without a query.
-
-        For a point in a grid cell with centre c and half-diagonal h: |d(p) − d(c)| ≤ h (the
-        distance to a set is 1-Lipschitz), so d(c) ± h. A point outside the grid is at least the
-        margin from every segment (upper bound inf); a non-finite point gets (NaN, NaN). d(c) is
-        computed exactly on a cell's first use and kept (idempotent writes: safe to share).
-        """
-        px = np.asarray(x, dtype=np.float64).reshape(-1)
-        py = np.asarray(y, dtype=np.float64).reshape(-1)
-        fx, fy, inside = self._grid_coords(px, py)
-        nx = self.shape[1]
-        lo, hi = np.full(px.size, self.margin_m), np.full(px.size, np.inf)
-        lo[~(np.isfinite(px) & np.isfinite(py))] = np.nan
-        if not inside.any():
-            return lo, hi
-        cell = fy[inside].astype(np.int64) * nx + fx[inside].astype(np.int64)
-        dc = self._centre_d[cell]
-        todo = np.isnan(dc)
-        if todo.any():
-            new = unique_int(cell[todo])
-            cx, cy = self._x0 + (new % nx + 0.5) * self.cell_m, self._y0 + (new // nx + 0.5) * self.cell_m
+    def centre_distances(self) -> np.ndarray:
+        """Distance (m) from each grid cell's centre to the network, row-major (ny·nx,), computed
+        exactly on first use and kept. With the cell's half-diagonal h, d(centre) ± h bounds the
+        distance of every point of the cell (the distance to a set is 1-Lipschitz)."""
+        if self._centre_d is None:
+            ny, nx = self.shape
+            ids = np.arange(nx * ny)
+            cx = self._x0 + (ids % nx + 0.5) * self.cell_m
+            cy = self._y0 + (ids // nx + 0.5) * self.cell_m
             qx, qy, _ = self.query_xy(cx, cy)
-            self._centre_d[new] = np.hypot(qx - cx, qy - cy)
-            dc = self._centre_d[cell]
-        h = self.cell_m * np.sqrt(0.5)
-        lo[inside], hi[inside] = np.maximum(dc - h, 0.0), dc + h
-        return lo, hi
+            self._centre_d = np.hypot(qx - cx, qy - cy)
+        return self._centre_d
+
+    def grid(self) -> "GridIndex":
+        """The grid index's arrays, read-only, for code that queries it in its own way
+        (`core.geo.band`)."""
+        return GridIndex(self._x0, self._y0, self.cell_m, self.shape, self._start, self._count,
+                         self._cand_seg, self._cols, self.margin_m)
 
     def _grid_coords(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fractional grid coordinates of points in metres, and which lie inside the grid

@@ -148,6 +148,7 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
     if iters == 0 and monitor is not None:
         monitor(-1, prob.x0, y)
     opt = Adam(flat)
+    project = _projector(spec, x, y, flat, prob.y_fixed, model, mapper)
     any_known = bool(prob.known_mask.any())
     lrs = [lr_at(spec, iters, i) for i in range(iters)]
     with torch.no_grad():
@@ -158,7 +159,8 @@ def _invert_rows(spec: AttackSpec, model: ModelSpec, prob: Problem, iters: int,
             if spec.optimizer == "signed-adam":  # InvGrad feeds Adam the sign of the gradient
                 grad = grad.sign()
             opt.step(grad, lrs[i])
-            _project(spec, x, y, prob.y_fixed, model, mapper)
+            if project is not None:
+                project()
             if monitor is not None:
                 monitor(i, torch.where(known, prob.x0, x) if any_known else x, y)
     return torch.where(known, prob.x0, x), y.clone(), loss_rows
@@ -204,21 +206,25 @@ def _autograd_step(spec: AttackSpec, model: ModelSpec, prob: Problem) -> Step:
     return step
 
 
-def _project(spec: AttackSpec, x: Tensor, y: Tensor, y_fixed: bool, model: ModelSpec,
-             mapper: Callable[[np.ndarray], np.ndarray] | None) -> None:
-    """Box constraint and/or mapping onto the map prior, in place (no grad)."""
-    if not (spec.box or (spec.mapping and mapper is not None)):
-        return
-    if spec.box:
-        x.clamp_(0.0, 1.0)
-        if not y_fixed and model.head == "regression":
-            y.clamp_(0.0, 1.0)
-    if spec.mapping and mapper is not None:
-        # numpy views of the live (contiguous) buffers: no tensor round trip on every iteration
-        xs = x.detach().numpy().reshape(-1, 2)
-        if not y_fixed and model.head == "regression":  # one mapper call for window and target
-            ys = y.detach().numpy().reshape(-1, 2)
-            mapped = mapper(np.concatenate([xs, ys]).astype(np.float64))
-            xs[:], ys[:] = mapped[:len(xs)], mapped[len(xs):]
-        else:
-            xs[:] = mapper(xs.astype(np.float64))
+def _projector(spec: AttackSpec, x: Tensor, y: Tensor, flat: Tensor, y_fixed: bool,
+               model: ModelSpec, mapper: Callable[[np.ndarray], np.ndarray] | None
+               ) -> Callable[[], None] | None:
+    """The per-iteration projection, in place on the live buffers (no grad): the box
+    constraint and/or the mapping onto the map prior. Built once per inversion; None if the
+    attack has neither."""
+    box, mapping = spec.box, spec.mapping and mapper is not None
+    if not (box or mapping):
+        return None
+    y_too = not y_fixed and model.head == "regression"   # a regression label is a location
+    # x, then y when it is a location too, are one contiguous run of `flat`: one (M, 2) numpy
+    # view of the live buffer, made once, so an iteration costs one mapper call
+    pts = flat.detach().numpy()[:x.numel() + (y.numel() if y_too else 0)].reshape(-1, 2)
+
+    def project() -> None:
+        if box:
+            x.clamp_(0.0, 1.0)
+            if y_too:
+                y.clamp_(0.0, 1.0)
+        if mapping:
+            pts[:] = mapper(pts.astype(np.float64))
+    return project

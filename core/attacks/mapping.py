@@ -139,4 +139,7 @@ class _Metres:
         return z[:, 1] * self.sx + self.ox, z[:, 0] * self.sy + self.oy
 
     def to_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.stack([(y - self.oy) / self.sy, (x - self.ox) / self.sx], 1)
+        z = np.empty((len(x), 2))
+        z[:, 0] = (y - self.oy) / self.sy
+        z[:, 1] = (x - self.ox) / self.sx
+        return z

@@ -142,13 +142,13 @@ class LSTMMatching:
         f = _Forward([], [], [], [], [], [None], [], [], [], [None], x)
         H = self.H
         for t in range(x.shape[2]):
-            z = z_all[:, :, t]
+            z = z_all.select(2, t)
             a = torch.addmm(self.b, z.reshape(-1, 2), self.W_ihT).view(*z.shape[:2], 4 * H)
             if f.h[-1] is not None:
                 a = a + f.h[-1] @ self.W_hhT
             sig = torch.sigmoid(a * self.two)
             A = torch.addcmul(self.neg_t, sig, self.two)
-            i, fg, g, o = A.unflatten(-1, (4, H)).unbind(-2)
+            i, fg, g, o = A.split(H, -1)
             c = i * g if f.c[-1] is None else torch.addcmul(i * g, fg, f.c[-1])
             T = torch.tanh(c)
             Tp = torch.addcmul(self.one, T, T, value=-1.0)  # 1 − tanh²(c)
@@ -201,8 +201,8 @@ class LSTMMatching:
     def _split(self, flat: Tensor) -> dict[str, Tensor]:
         """∂D/∂G (K, P) -> per parameter (weight_hh absent for one-point windows)."""
         K = flat.shape[0]
-        return {n: v.reshape(K, *s) for (n, s), v in zip(self.shapes.items(),
-                                                         flat.split(self.sizes, 1))}
+        return {n: v if len(s) == 1 else v.reshape(K, *s)      # 1-d parameters: already (K, n)
+                for (n, s), v in zip(self.shapes.items(), flat.split(self.sizes, 1))}
 
     # ---- the matching loss and its gradient -------------------------------------------------
     def __call__(self, x: Tensor, y: Tensor, need_y: bool) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -235,7 +235,7 @@ class LSTMMatching:
                 ad = torch.baddbmm(ad, f.h[t], Ud.transpose(1, 2)) + hd @ self.W_hhT
             Ad = f.dA[t] * ad
             i, fg, g, o = f.gates[t]
-            di, dfg, dg, do = Ad.unflatten(-1, (4, H)).unbind(-2)
+            di, dfg, dg, do = Ad.split(H, -1)
             cd = torch.addcmul(di * g, i, dg)
             if tan.cd[-1] is not None:
                 cd = torch.addcmul(torch.addcmul(cd, dfg, f.c[t]), fg, tan.cd[-1])

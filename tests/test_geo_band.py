@@ -59,3 +59,43 @@ def test_no_point_in_an_open_cell_gives_empty_arrays():
     snapper = _fixture_network().snapper
     rows, qx, qy, d = BandQuery(snapper, 50.0, 200.0)(np.array([np.nan]), np.array([1e9]))
     assert rows.size == qx.size == qy.size == d.size == 0
+
+
+def _affine_points(snapper, n: int, seed: int):
+    """Normalised [lat, lon] points over and around the grid, an affine map to the snapper's
+    metres (as the attack's mapper has), and the points in metres."""
+    x, y = _points(snapper, n, seed)
+    aff = (1500.0, x[np.isfinite(x)].min(), 1700.0, y[np.isfinite(y)].min())  # sx, ox, sy, oy
+    z = np.stack([(y - aff[3]) / aff[2], (x - aff[1]) / aff[0]], 1)
+    return z, aff
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_map_inplace_moves_exactly_the_points_in_the_band(compiled):
+    snapper = _fixture_network(seed=6).snapper
+    band = BandQuery(snapper, 50.0, 200.0)
+    if compiled and band._kernel is None:
+        pytest.skip("numba is not installed")
+    z, (sx, ox, sy, oy) = _affine_points(snapper, 20000, seed=7)
+    out = z.copy()
+    band.map_inplace(out, (sx, ox, sy, oy), compiled=compiled)
+    x, y = z[:, 1] * sx + ox, z[:, 0] * sy + oy
+    qx, qy, _ = snapper.query_xy(x, y)
+    d = np.hypot(qx - x, qy - y)
+    move = (d > 50.0) & (d <= 200.0)
+    assert move.sum() > 500 and (~move).sum() > 1000
+    np.testing.assert_array_equal(out[~move], z[~move])             # untouched, NaN included
+    np.testing.assert_allclose(out[move, 0], (qy[move] - oy) / sy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out[move, 1], (qx[move] - ox) / sx, rtol=0, atol=1e-12)
+
+
+def test_the_compiled_mapping_equals_the_numpy_one_to_the_last_bit():
+    snapper = _fixture_network(seed=8).snapper
+    band = BandQuery(snapper, 50.0, 200.0)
+    if band._kernel is None:
+        pytest.skip("numba is not installed")
+    z, aff = _affine_points(snapper, 20000, seed=9)
+    a, b = z.copy(), z.copy()
+    band.map_inplace(a, aff, compiled=True)
+    band.map_inplace(b, aff, compiled=False)
+    assert np.array_equal(a, b, equal_nan=True) and not np.array_equal(a, z, equal_nan=True)

@@ -71,6 +71,7 @@ class Mapper:
         if self._snapper is not None:
             self._metres = _Metres.between(self.normalizer, self._snapper.projection)
             self._band = BandQuery(self._snapper, self.on_road_m, self.cover_m)
+            self._aff = np.array(self._metres.aff)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         if self._snapper is not None:
@@ -100,14 +101,10 @@ class Mapper:
     def _roads_only(self, z: np.ndarray) -> np.ndarray:
         """The paper's rule (roads only) in the road index's metres: a dummy between `on_road_m`
         and `cover_m` from the network goes to its nearest road point, every other stays as is.
-        Same rule as the general path, with one conversion each way and the exact query only
+        Same rule as the general path, with one affine map each way and the exact query only
         for points that may lie in that band (`core.geo.band`); it runs every iteration."""
         out = np.array(z.reshape(-1, 2), dtype=np.float64)
-        x, y = self._metres.to_xy(out)
-        rows, qx, qy, d = self._band(x, y)
-        move = (d > self.on_road_m) & (d <= self.cover_m)
-        if move.any():
-            out[rows[move]] = self._metres.to_z(qx[move], qy[move])
+        self._band.map_inplace(out, self._aff)
         return out.reshape(z.shape)
 
     def _box_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -135,11 +132,7 @@ class _Metres:
         x, y = projection.to_xy(ll[:, 0], ll[:, 1])
         return cls(float(x[1] - x[0]), float(x[0]), float(y[1] - y[0]), float(y[0]))
 
-    def to_xy(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return z[:, 1] * self.sx + self.ox, z[:, 0] * self.sy + self.oy
-
-    def to_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        z = np.empty((len(x), 2))
-        z[:, 0] = (y - self.oy) / self.sy
-        z[:, 1] = (x - self.ox) / self.sx
-        return z
+    @property
+    def aff(self) -> tuple[float, float, float, float]:
+        """(sx, ox, sy, oy): x = lon·sx + ox, y = lat·sy + oy in metres (normalised lon, lat)."""
+        return self.sx, self.ox, self.sy, self.oy

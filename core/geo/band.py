@@ -11,8 +11,11 @@ A point outside the grid is farther than the grid's margin from every segment; t
 within the margin (`far ≤ margin_m`), so such points never need the query either.
 
 Per call this is a lookup in one padded table (the border stands for "outside the grid" and
-non-finite points) and the grid query on the points it leaves open — a few dozen numpy
-operations, however many points.
+non-finite points) and the grid query on the points it leaves open. `map_inplace` applies the
+mapping rule itself; it runs as one compiled loop (`core.geo.band_kernel`, numba) when numba is
+installed — the numpy formulation costs a few dozen array operations per call whatever the
+number of points (measured on the paper-scale run: ~170 µs against ~10 µs per call) — and as
+numpy otherwise; both give the same result to the last bit (tested).
 """
 from __future__ import annotations
 
@@ -41,6 +44,28 @@ class BandQuery:
         self._start = np.pad(g.start.reshape(ny, nx), 1).reshape(-1)
         self._count = np.pad(g.count.reshape(ny, nx), 1).reshape(-1)
         self._nx, self._ny = nx, ny
+        self.near, self.far = float(near), float(far)
+        self._kernel = _load_kernel()
+        self._kernel_args = (np.array([g.x0, g.y0, g.cell_m, nx, ny], dtype=np.float64),
+                             self._open, self._start, self._count, g.cand_seg, *g.cols,
+                             self.near, self.far)
+
+    def map_inplace(self, z: np.ndarray, aff: np.ndarray | tuple[float, float, float, float],
+                    compiled: bool = True) -> None:
+        """Move, in place, each point of z (M, 2) [lat, lon] float64 whose distance to the
+        network lies in (near, far] to its nearest network point. `aff` = (sx, ox, sy, oy)
+        takes z to the network's metres: x = lon·sx + ox, y = lat·sy + oy (and back). With
+        `compiled=False` (or without numba) the numpy formulation runs."""
+        if compiled and self._kernel is not None and z.flags.c_contiguous:
+            self._kernel(z, np.asarray(aff, dtype=np.float64), *self._kernel_args)
+            return
+        sx, ox, sy, oy = aff
+        rows, qx, qy, d = self(z[:, 1] * sx + ox, z[:, 0] * sy + oy)
+        move = (d > self.near) & (d <= self.far)
+        if move.any():
+            r = rows[move]
+            z[r, 0] = (qy[move] - oy) / sy
+            z[r, 1] = (qx[move] - ox) / sx
 
     def cells(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Padded row-major cell of each point; the border for points outside the grid and for
@@ -74,3 +99,12 @@ class BandQuery:
         qx = ax.take(best) + tb * dx.take(best)
         qy = ay.take(best) + tb * dy.take(best)
         return rows, qx, qy, np.sqrt(d2.take(best))
+
+
+def _load_kernel():
+    """The compiled band mapping, or None without numba (the numpy path runs instead)."""
+    try:
+        from core.geo.band_kernel import map_band
+    except ImportError:
+        return None
+    return map_band

@@ -89,7 +89,7 @@ def l2_squared_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDis
 
 def _l2_d(g: Tensor, t: Tensor, const: Tensor) -> tuple[Tensor, Tensor]:
     diff = g - t
-    return diff.pow(2).sum(1) + const, 2 * diff
+    return (diff * diff).sum(1) + const, 2 * diff    # x·x: pow(x, 2) is a slower kernel
 
 
 def cosine_grad(true: Sequence[Tensor], zero: Sequence[bool]) -> PreparedDistance:

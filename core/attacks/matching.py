@@ -176,7 +176,7 @@ class LSTMMatching:
         backpropagation through time by hand. `delta` comes already divided by B."""
         K = delta.shape[0]
         gV = _bmm(delta.transpose(1, 2), f.h[-1])                # (K, C, H)
-        gv = delta.sum(1)
+        gv = _sum_windows(delta)
         dh = delta @ self.V                                      # (K, B, H)
         dc = None
         gWi = gWh = gb = None
@@ -189,7 +189,7 @@ class LSTMMatching:
             da = dA.mul_(f.dA[t])                                # (K, B, 4H)
             daT = da.transpose(1, 2)
             gWi = _bmm(daT, f.z[t]) if gWi is None else gWi + _bmm(daT, f.z[t])
-            gb_t = da.sum(1)
+            gb_t = _sum_windows(da)
             gb = gb_t if gb is None else gb + gb_t
             if f.h[t] is not None:
                 gWh = torch.bmm(daT, f.h[t]) if gWh is None else torch.baddbmm(gWh, daT, f.h[t])
@@ -316,6 +316,12 @@ def _tv_grad(x: Tensor) -> Tensor:
     g[:, :, 1:] += s
     g[:, :, :-1] -= s
     return g
+
+
+def _sum_windows(t: Tensor) -> Tensor:
+    """t.sum(1) over the B windows (K, B, n) -> (K, n); a view when B = 1 (a reduction kernel
+    over one element costs more than the rest of a typical operation)."""
+    return t.squeeze(1) if t.shape[1] == 1 else t.sum(1)
 
 
 def _bmm(a: Tensor, b: Tensor) -> Tensor:

@@ -7,8 +7,10 @@ The naive loop is written the way reference implementations (DLG, iDLG) do it: a
 nn.Linear model, per client `torch.autograd.grad(..., create_graph=True)`, one client after
 another. Both sides run the same number of gradient-matching iterations on the same uploads;
 we report client-iterations per second (median of repeats) and the ratio, in the same run, for
-the engine's closed-form gradient (the default path) and for its autograd reference path
-(double backward, what the engine did before). Throughput is given per wall second and per CPU
+the engine's closed-form gradient traced once (`core.attacks.compiled`, what an attack session
+runs: the trace is built in a warm-up call, as a session builds it in its first round), the
+same closed form run eagerly (an `invert` call without a step cache), and its autograd
+reference path (double backward, what the engine did before). Throughput is given per wall second and per CPU
 second of this process: on a shared machine the CPU-time figures move less with the load
 (printed), the wall figures are what a user waits.
 
@@ -30,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.attacks import registry  # noqa: E402
+from core.attacks.compiled import StepCache  # noqa: E402
 from core.attacks.engine import Problem, invert  # noqa: E402
 from core.models.recurrent import ModelSpec, init_params, per_client_grads  # noqa: E402
 
@@ -58,11 +61,12 @@ def naive_attack(params: dict, uploads: dict, K: int, iters: int, lr: float = 0.
             opt.step()
 
 
-def batched_attack(params: dict, uploads: dict, K: int, iters: int, autograd: bool = False) -> None:
+def batched_attack(params: dict, uploads: dict, K: int, iters: int, autograd: bool = False,
+                   steps: StepCache | None = None) -> None:
     spec = registry.get("dlg")  # plain DLG recipe: same work per iteration as the naive loop
     prob = Problem(params, uploads, torch.randn(K, 1, 1, 2), torch.randn(K, 1, 2),
                    torch.zeros(K, 1, 1, dtype=torch.bool), False)
-    invert(spec, ModelSpec(), prob, iters, autograd=autograd)
+    invert(spec, ModelSpec(), prob, iters, autograd=autograd, steps=steps)
 
 
 def throughput(fn, K: int, iters: int, repeats: int) -> tuple[float, float]:
@@ -82,18 +86,23 @@ def compare(clients: list[int], iters: int, repeats: int) -> None:
     params = init_params(spec, gen)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
           f"client-iterations/s per wall second (per CPU second); medians of {repeats}")
-    print(f"{'clients':>8} {'engine':>18} {'engine autograd':>18} {'naive':>14} "
-          f"{'ratio':>14} {'ratio autograd':>15}")
+    print(f"{'clients':>8} {'engine traced':>18} {'engine eager':>18} {'engine autograd':>18} "
+          f"{'naive':>14} {'ratio traced':>14} {'ratio eager':>14} {'ratio autograd':>15}")
     for K in clients:
         x, y = torch.rand(K, 1, 1, 2, generator=gen), torch.rand(K, 1, 2, generator=gen)
         up = {n: g.detach() for n, g in per_client_grads(params, x, y, spec).items()}
         naive_iters = max(1, iters if K <= 100 else iters // 5)  # keep the naive side bounded
+        cache = StepCache()
+        batched_attack(params, up, K, 1, steps=cache)  # builds the trace (a session's round 1)
+        t = throughput(lambda k, i: batched_attack(params, up, k, i, steps=cache), K, iters,
+                       repeats)
         b = throughput(lambda k, i: batched_attack(params, up, k, i), K, iters, repeats)
         a = throughput(lambda k, i: batched_attack(params, up, k, i, True), K, iters, repeats)
         n = throughput(lambda k, i: naive_attack(params, up, k, i), K, naive_iters,
                        1 if K >= 1000 else repeats)
-        print(f"{K:>8} {b[0]:>9.0f} ({b[1]:>6.0f}) {a[0]:>9.0f} ({a[1]:>6.0f}) "
-              f"{n[0]:>6.0f} ({n[1]:>5.0f}) {b[0] / n[0]:>6.1f}x ({b[1] / n[1]:>4.0f}x) "
+        print(f"{K:>8} {t[0]:>9.0f} ({t[1]:>6.0f}) {b[0]:>9.0f} ({b[1]:>6.0f}) "
+              f"{a[0]:>9.0f} ({a[1]:>6.0f}) {n[0]:>6.0f} ({n[1]:>5.0f}) "
+              f"{t[0] / n[0]:>6.1f}x ({t[1] / n[1]:>4.0f}x) {b[0] / n[0]:>6.1f}x ({b[1] / n[1]:>4.0f}x) "
               f"{a[0] / n[0]:>6.1f}x ({a[1] / n[1]:>4.0f}x)", flush=True)
 
 

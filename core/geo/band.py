@@ -14,14 +14,14 @@ Per call this is a lookup in one padded table (the border stands for "outside th
 non-finite points) and the grid query on the points it leaves open. `map_inplace` applies the
 mapping rule itself; it runs as one compiled loop (`core.geo.band_kernel`, numba) when numba is
 installed — the numpy formulation costs a few dozen array operations per call whatever the
-number of points (measured on the paper-scale run: ~170 µs against ~10 µs per call) — and as
-numpy otherwise; both give the same result to the last bit (tested).
+number of points (measured on recorded paper-scale calls: ~80 µs, ~170 µs inside the run,
+against ~12–25 µs per call) — and as numpy otherwise; both give the same result to the last bit (tested).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from core.geo.snap import GridIndex, Snapper
+from core.geo.snap import Snapper
 
 
 class BandQuery:

@@ -83,3 +83,14 @@ def test_a_label_that_never_reaches_the_truth_leaves_minus_one():
         mon(i, x, y, slice(None))
     assert (first[..., -1] == -1).all()
     assert torch.equal(first, _reference(range(30), xs, far, truth))
+
+
+def test_flush_tests_a_block_left_unfinished():
+    """A caller that stops before iteration `last` still gets the hits it has recorded."""
+    truth, xs, ys = _walk(40, seed=4)
+    first = torch.full(truth.shape[:-1], -1, dtype=torch.long)
+    mon = FirstHits(first, truth, _within, lambda y: y, lambda kept, rows: kept, last=99, block=16)
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        mon(i, x, y, slice(None))
+    mon.flush()
+    assert torch.equal(first, _reference(range(40), xs, ys, truth))

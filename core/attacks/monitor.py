@@ -45,10 +45,17 @@ class FirstHits:
         buf = self._bufs.get(key)
         if buf is None:
             kept = None if self.keep is None else self.keep(y)
-            buf = self._bufs[key] = _Block(self.block, x, kept)
+            buf = self._bufs[key] = _Block(self.block, x, kept, rows)
         buf.add(i, x, None if self.keep is None else self.keep(y))
         if buf.n == self.block or i == self.last or i < 0:
             self._test(buf, rows)
+
+    def flush(self) -> None:
+        """Test whatever blocks this process still holds (none after an inversion that reached
+        iteration `last`; a safeguard for a caller that stopped early)."""
+        for buf in self._bufs.values():
+            if buf.n:
+                self._test(buf, buf.rows)
 
     def _test(self, buf: "_Block", rows: slice) -> None:
         n = buf.n
@@ -64,9 +71,11 @@ class FirstHits:
 
 
 class _Block:
-    """Dummies and kept labels of up to `size` iterations, and their iteration numbers."""
+    """Dummies and kept labels of up to `size` iterations of rows `rows`, and their iteration
+    numbers."""
 
-    def __init__(self, size: int, x: Tensor, kept: Tensor | None) -> None:
+    def __init__(self, size: int, x: Tensor, kept: Tensor | None, rows: slice) -> None:
+        self.rows = rows
         self.x = x.new_empty((size, *x.shape))
         self.y = None if kept is None else kept.new_empty((size, *kept.shape))
         self.its: list[int] = []

@@ -378,6 +378,7 @@ class AttackSession:
         else:
             x, y, loss = invert(self.spec, self.model, prob, self.iters, self.mapper, monitor,
                                 workers=self.workers, steps=self.steps)
+        monitor.flush()
         best = loss.view(K, R).argmin(dim=1) + torch.arange(K) * R
         z = torch.cat([x[best], self._target_loc(y, y_fixed, y_loc, R)[best][:, :, None]], dim=2)
         free = (~known).sum(-1).numpy()

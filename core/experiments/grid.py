@@ -280,8 +280,17 @@ PRELOAD = ["torch", "numpy", "scipy.spatial", "core.experiments.runner",
 
 
 def _mp_context():
+    """fork when this process runs no other Python thread (the CLI): workers start at once and
+    warm, with everything this process imported (the fork server first imports torch and the
+    core again: ~3 s before any cell starts, measured as most of a sweep's fixed cost once the
+    cells took seconds). The attack's row shards (`core.attacks.shards`) fork the same way. A
+    process with threads (the dashboard's server) uses the fork server: forking there could copy
+    a lock another thread holds."""
     import multiprocessing as mp
+    import threading
 
+    if threading.active_count() == 1 and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
     try:
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)  # no effect once the server runs

@@ -20,7 +20,8 @@ exactly the numbers of the shared run (tested), while the attacks — nearly all
 run in parallel. The price is re-training per attack, a small share of a cell.
 
 **Executors** (`--executor`): `local` (default) runs cells in worker processes
-(`concurrent.futures.ProcessPoolExecutor`, forkserver, one torch thread each, `--processes`
+(`concurrent.futures.ProcessPoolExecutor`, forked from a single-threaded process such as the
+CLI, else from a fork server; one torch thread each, `--processes`
 workers, default one per core); `serial` runs them one after another in this process (with
 per-round progress and stopping between rounds: the dashboard's worker uses it); `ray` submits
 them to a Ray cluster (`--ray-address`, else a local instance; `requirements-ray.txt`).

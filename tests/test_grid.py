@@ -190,3 +190,22 @@ def test_a_stopped_dashboard_sweep_keeps_shows_and_saves_its_finished_cells(tmp_
     assert store.get(run_id, "me")["defenses"]["none"] == doc["defenses"]["none"]
     from ui.jobs import _stopped_message
     assert _stopped_message(doc) == "stopped; the 1 of 3 runs that finished are kept"
+
+
+def test_local_workers_are_forked_only_from_a_process_without_other_threads():
+    """The CLI (one thread) forks its cell workers; a threaded process (the dashboard's server)
+    must use the fork server: a fork could copy a lock another thread holds."""
+    import threading
+
+    from core.experiments.grid import _mp_context
+
+    if threading.active_count() == 1:
+        assert _mp_context().get_start_method() == "fork"
+    release = threading.Event()
+    t = threading.Thread(target=release.wait)
+    t.start()
+    try:
+        assert _mp_context().get_start_method() == "forkserver"
+    finally:
+        release.set()
+        t.join()

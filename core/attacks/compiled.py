@@ -4,8 +4,8 @@ Per iteration the engine's closed-form gradient (`core.attacks.matching`) is ~10
 tensors of a few thousand numbers, so the time goes to Python and PyTorch's per-operation
 dispatch, not to arithmetic. A TorchScript trace (`torch.jit.trace`) of the step replays the
 same operations from a graph without the Python layer: measured ×1.47 per call on the
-paper-scale problem (100 clients, W = 1; `bench/bench_matching.py`), with outputs equal bit for
-bit. A trace is specific to the operation sequence (the problem's structure, `LSTMMatching.key`)
+paper-scale problem (100 clients, W = 1; 844 → 573 µs in an alternating microbenchmark;
+`bench/bench_attack.py` prints traced against eager), with outputs equal bit for bit. A trace is specific to the operation sequence (the problem's structure, `LSTMMatching.key`)
 and the input shapes, and takes the problem's weights and prepared distance as inputs, so one
 trace serves every round of a run; building it costs ~0.1 s.
 

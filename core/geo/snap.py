@@ -53,6 +53,7 @@ _BUILD_CHUNK = 1_000_000  # (cell, candidate) pairs per refinement chunk (bounds
 _MAX_SAMPLES = 5_000_000  # cap on the sample tree; spacing grows for very large networks
 _TREE_K = 48  # nearest samples fetched per point outside the grid before falling back to a ball
 _BRUTE_CHUNK = 2_000_000  # (points x segments) elements per chunk of the brute-force baseline
+_CENTRE_CHUNK = 20_000  # cell centres per query when computing `centre_distances`
 
 
 def unique_int(a: np.ndarray) -> np.ndarray:
@@ -317,11 +318,14 @@ class Snapper:
         distance of every point of the cell (the distance to a set is 1-Lipschitz)."""
         if self._centre_d is None:
             ny, nx = self.shape
-            ids = np.arange(nx * ny)
-            cx = self._x0 + (ids % nx + 0.5) * self.cell_m
-            cy = self._y0 + (ids // nx + 0.5) * self.cell_m
-            qx, qy, _ = self.query_xy(cx, cy)
-            self._centre_d = np.hypot(qx - cx, qy - cy)
+            d = np.empty(nx * ny)
+            for lo in range(0, d.size, _CENTRE_CHUNK):  # bounded memory on large grids
+                ids = np.arange(lo, min(lo + _CENTRE_CHUNK, d.size))
+                cx = self._x0 + (ids % nx + 0.5) * self.cell_m
+                cy = self._y0 + (ids // nx + 0.5) * self.cell_m
+                qx, qy, _ = self.query_xy(cx, cy)
+                d[ids] = np.hypot(qx - cx, qy - cy)
+            self._centre_d = d
         return self._centre_d
 
     def grid(self) -> "GridIndex":

@@ -278,8 +278,12 @@ def test_query_within_the_margin_answers_near_points_and_skips_far_ones():
     np.testing.assert_array_equal(snapper.query_xy(x, y, within=1e9)[2], full[2])
 
 
-def test_centre_distances_are_the_exact_distances_of_the_cell_centres():
-    snapper = _fixture_network(seed=2).snapper
+@pytest.mark.parametrize("chunk", [20_000, 97])
+def test_centre_distances_are_the_exact_distances_of_the_cell_centres(chunk, monkeypatch):
+    import core.geo.snap as snap
+
+    monkeypatch.setattr(snap, "_CENTRE_CHUNK", chunk)   # 97: many chunks, a short last one
+    snapper = _fixture_network(seed=2).build_snapper()
     d = snapper.centre_distances()
     ny, nx = snapper.shape
     g = snapper.grid()

@@ -96,7 +96,7 @@ def test_mapper_fast_path_moves_the_same_points_as_the_general_path():
     net = grid_network(n=6)
     pop = population_on(net, n_clients=2)
     fast, general = Mapper(pop.normalizer, net, None), Mapper(pop.normalizer, _SnapOnly(net), None)
-    assert fast._snapper is not None and general._snapper is None
+    assert fast._band is not None and general._band is None
     z = np.random.default_rng(7).normal(0.5, 1.0, size=(2000, 2))
     a, b = fast(z), general(z)
     moved_a, moved_b = np.any(a != z, axis=1), np.any(np.abs(b - z) > 1e-9, axis=1)

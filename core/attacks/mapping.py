@@ -66,15 +66,13 @@ class Mapper:
             self._tree = cKDTree(self._vxy)
         # roads only, with the network's own index: the whole step in its metres (fast path)
         snapper = getattr(self.roads, "snapper", None) if self._tree is None else None
-        self._snapper = snapper if getattr(snapper, "projection", None) is not None \
-            and self.cover_m <= snapper.margin_m else None
-        if self._snapper is not None:
-            self._metres = _Metres.between(self.normalizer, self._snapper.projection)
-            self._band = BandQuery(self._snapper, self.on_road_m, self.cover_m)
-            self._aff = np.array(self._metres.aff)
+        self._band = None
+        if getattr(snapper, "projection", None) is not None and self.cover_m <= snapper.margin_m:
+            self._band = BandQuery(snapper, self.on_road_m, self.cover_m)
+            self._aff = _metres_affine(self.normalizer, snapper.projection)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        if self._snapper is not None:
+        if self._band is not None:
             return self._roads_only(z)
         ll = self.normalizer.denormalize(z.reshape(-1, 2))
         x, y = self._proj.to_xy(ll[:, 0], ll[:, 1])
@@ -115,24 +113,10 @@ class Mapper:
         return np.hypot(dx, dy)
 
 
-@dataclass(frozen=True)
-class _Metres:
-    """Normalised [lat, lon] <-> a road index's metres. The min–max normalisation and the
-    equirectangular projection are both affine per axis, so their composition is one scale and
-    one offset per axis (x east from lon, y north from lat)."""
-
-    sx: float
-    ox: float
-    sy: float
-    oy: float
-
-    @classmethod
-    def between(cls, normalizer: Normalizer, projection: LocalProjection) -> "_Metres":
-        ll = normalizer.denormalize(np.array([[0.0, 0.0], [1.0, 1.0]]))
-        x, y = projection.to_xy(ll[:, 0], ll[:, 1])
-        return cls(float(x[1] - x[0]), float(x[0]), float(y[1] - y[0]), float(y[0]))
-
-    @property
-    def aff(self) -> tuple[float, float, float, float]:
-        """(sx, ox, sy, oy): x = lon·sx + ox, y = lat·sy + oy in metres (normalised lon, lat)."""
-        return self.sx, self.ox, self.sy, self.oy
+def _metres_affine(normalizer: Normalizer, projection: LocalProjection) -> np.ndarray:
+    """(sx, ox, sy, oy) taking normalised [lat, lon] to a road index's metres: x = lon·sx + ox,
+    y = lat·sy + oy. The min–max normalisation and the equirectangular projection are both
+    affine per axis, so their composition is one scale and one offset per axis."""
+    ll = normalizer.denormalize(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    x, y = projection.to_xy(ll[:, 0], ll[:, 1])
+    return np.array([x[1] - x[0], x[0], y[1] - y[0], y[0]], dtype=np.float64)

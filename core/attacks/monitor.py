@@ -42,11 +42,11 @@ class FirstHits:
 
     def __call__(self, i: int, x: Tensor, y: Tensor, rows: slice) -> None:
         key = (rows.start, rows.stop)
+        kept = None if self.keep is None else self.keep(y)
         buf = self._bufs.get(key)
         if buf is None:
-            kept = None if self.keep is None else self.keep(y)
             buf = self._bufs[key] = _Block(self.block, x, kept, rows)
-        buf.add(i, x, None if self.keep is None else self.keep(y))
+        buf.add(i, x, kept)
         if buf.n == self.block or i == self.last or i < 0:
             self._test(buf, rows)
 

@@ -13,9 +13,9 @@ through shared output tensors.
 
 When shards pay: only when a round has many rows. Per iteration most of the time is fixed
 per-operation cost (~100 small tensor operations and a mapper call, whatever the rows). Measured
-on the paper-scale run (100 clients, W = 1, ST-GIA, 2026-12-02, quiet machine): with
-`--workers 2` the two processes used 36–39 s of CPU together against 18–26 s for one process,
-and the wall time was not shorter (22.0–24.8 s against 18.0–26.4 s), so the default is 1.
+on the paper-scale run (100 clients, W = 1, ST-GIA, quiet machine, docs/scale.md): with
+`--workers 2` the wall time was not shorter (18.0 and 18.9 s against 15.8 and 16.3 s for one
+process, which used ~16 s of CPU against 26–27 s for the two), so the default is 1.
 
 Workers: `resolve_workers(0)` ("auto") is ST_GIA_WORKERS if set, else 1 inside a worker process
 or a non-main thread (a sweep's cells, the dashboard's job thread), else the usable cores.
